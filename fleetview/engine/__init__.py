@@ -1,0 +1,7 @@
+"""The engine: lifecycle of agents, the task DAG, mail, costs, the event log."""
+
+from __future__ import annotations
+
+from fleetview.engine.core import Engine, summarize
+
+__all__ = ["Engine", "summarize"]

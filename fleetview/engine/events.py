@@ -1,0 +1,119 @@
+"""The event log: monotonic sequence numbers, persistence rows, live fan-out.
+
+Events are published to subscribers only after the store has committed
+them, so a client that has seen seq N can always resume from N, even
+across a daemon crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from fleetview.models import Event, utcnow
+
+if TYPE_CHECKING:
+    from fleetview.store import Statement, Store
+
+INSERT_EVENT = "INSERT INTO events (seq, ts, kind, entity_id, data) VALUES (?, ?, ?, ?, ?)"
+REPLAY_PAGE = 2000
+SUBSCRIBER_BACKLOG = 20_000
+
+
+class _Subscriber:
+    """One stream client's queue; if it falls too far behind it re-reads the store."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.lagging = False
+
+    def push(self, events: list[Event]) -> None:
+        if self.lagging:
+            return
+        if self.queue.qsize() + len(events) > SUBSCRIBER_BACKLOG:
+            self.lagging = True
+            self.queue = asyncio.Queue()
+            self.queue.put_nowait(Event(seq=-1, ts=utcnow(), kind="_lag", entity_id=""))
+            return
+        for event in events:
+            self.queue.put_nowait(event)
+
+
+class EventLog:
+    """Numbers events, turns them into rows, and streams them to subscribers."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.seq = 0
+        self.published = 0
+        self._subscribers: set[_Subscriber] = set()
+
+    async def load(self) -> None:
+        self.seq = await self.store.max_id("events", "seq")
+        self.published = self.seq
+
+    def make(self, kind: str, entity_id: str | int, data: dict[str, Any] | None = None) -> Event:
+        self.seq += 1
+        return Event(seq=self.seq, ts=utcnow(), kind=kind, entity_id=str(entity_id), data=data or {})
+
+    @staticmethod
+    def rows(events: list[Event]) -> list[Statement]:
+        return [
+            (
+                INSERT_EVENT,
+                (e.seq, e.ts.isoformat(), e.kind, e.entity_id, json.dumps(e.data, default=str)),
+            )
+            for e in events
+        ]
+
+    def publish(self, events: list[Event]) -> None:
+        if not events:
+            return
+        self.published = max(self.published, events[-1].seq)
+        for subscriber in self._subscribers:
+            subscriber.push(events)
+
+    async def stored(self, since: int, limit: int = REPLAY_PAGE) -> list[Event]:
+        rows = await self.store.fetchall(
+            "SELECT seq, ts, kind, entity_id, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (since, limit),
+        )
+        return [
+            Event(seq=r[0], ts=r[1], kind=r[2], entity_id=r[3], data=json.loads(r[4]))
+            for r in rows
+        ]
+
+    async def subscribe(self, since: int = 0) -> AsyncIterator[Event]:
+        """Every event with seq > since, in order: stored ones first, then live."""
+        subscriber = _Subscriber()
+        self._subscribers.add(subscriber)
+        last = since
+        try:
+            while True:
+                # replay from the store until caught up with what was published
+                while last < self.published:
+                    page = await self.stored(last)
+                    if not page:
+                        break
+                    for event in page:
+                        yield event
+                    last = page[-1].seq
+                subscriber.lagging = False
+                while True:
+                    event = await subscriber.queue.get()
+                    if event.kind == "_lag":
+                        break  # fell behind: go back to the store
+                    if event.seq <= last:
+                        continue
+                    if event.seq != last + 1 and last < self.published:
+                        # a gap (events published while we replayed): re-read
+                        page = await self.stored(last, event.seq - last - 1)
+                        for missed in page:
+                            yield missed
+                            last = missed.seq
+                    yield event
+                    last = event.seq
+        finally:
+            self._subscribers.discard(subscriber)
