@@ -1,0 +1,140 @@
+"""The api runtime: agents that think with Claude through the official SDK.
+
+One `AsyncAnthropic` client (created on first use, so `import anthropic` stays
+off every other path) serves every api agent of the engine; its own retries
+are off because the loop (api_loop.py) retries visibly, keeping the agent
+`working` with a detail such as `rate limited, retry in 12s`. The key comes
+from ANTHROPIC_API_KEY or the SDK's own config and ANTHROPIC_BASE_URL is
+honoured; the key is scrubbed from every text the runtime reports and is not
+passed to bash tools.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fleetview.engine.costs import PriceTable
+from fleetview.errors import Invalid
+from fleetview.runtimes.api_loop import LoopContext, LoopSettings, run_loop
+from fleetview.runtimes.api_tools import agent_env
+from fleetview.runtimes.base import AgentHandle, RunInput, RunOutcome
+
+DEFAULT_MODEL = "claude-sonnet-5-5"
+MISSING_KEY = "ANTHROPIC_API_KEY is not set"
+
+
+class ApiRuntime:
+    """Agents on the Anthropic Messages API (streaming, tools, retries)."""
+
+    name = "api"
+
+    def __init__(self, messages_client: Any | None = None) -> None:
+        self._client: Any | None = None
+        self._messages = messages_client
+        self._secrets: list[str] = []
+        self._prices: PriceTable | None = None
+
+    # -- client -----------------------------------------------------------------
+
+    def _messages_client(self, handle: AgentHandle) -> Any:
+        """The shared messages client; raises RuntimeError(MISSING_KEY) without a key."""
+        if self._messages is not None:
+            return self._messages
+        import anthropic  # lazily: 1.5-2 s, only when an api agent runs
+
+        try:
+            client = anthropic.AsyncAnthropic(max_retries=0)
+        except Exception as exc:  # e.g. a broken profile in the SDK's config
+            raise RuntimeError(self.scrub(" ".join(str(exc).split())) or MISSING_KEY) from None
+        if client.api_key is None and client.auth_token is None and client.credentials is None:
+            raise RuntimeError(MISSING_KEY)
+        self._secrets = [s for s in (client.api_key, client.auth_token) if s]
+        self._client = client
+        self._messages = client.messages
+        return self._messages
+
+    def _current_secrets(self) -> list[str]:
+        secrets = self._secrets or [
+            v for k in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN") if (v := os.environ.get(k))
+        ]
+        return [s for s in secrets if len(s) >= 8]
+
+    def scrub(self, text: str) -> str:
+        """`text` with every credential replaced, for anything that leaves the runtime."""
+        for secret in self._current_secrets():
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def _price_table(self, handle: AgentHandle) -> PriceTable:
+        if self._prices is None:
+            self._prices = PriceTable.load(handle.home)
+        return self._prices
+
+    # -- protocol ---------------------------------------------------------------
+
+    async def start(self, handle: AgentHandle) -> None:
+        """Nothing to start: an api agent exists between requests as its conversation."""
+        handle.set_status("idle", "event")
+
+    async def execute(self, handle: AgentHandle, job: RunInput) -> RunOutcome:
+        agent = handle.agent
+        try:
+            messages = self._messages_client(handle)
+        except RuntimeError as exc:
+            reason = str(exc)
+            handle.set_status("error", "event", reason)
+            return RunOutcome(status="failed", error=reason, stop_reason="error")
+        model = agent.model or DEFAULT_MODEL
+        settings = LoopSettings.from_config(agent.config, agent.tools)
+        cwd = self._cwd(handle)
+        ctx = LoopContext(
+            model=model,
+            cwd=cwd,
+            env=agent_env({
+                "FLEETVIEW_AGENT_ID": agent.id,
+                "FLEETVIEW_AGENT_NAME": agent.name,
+                "FLEETVIEW_HOME": str(handle.home),
+                "FLEETVIEW_API_URL": handle.api_url,
+            }),
+            window=self._price_table(handle).context_window(model),
+            secrets=tuple(self._current_secrets()),
+        )
+        return await run_loop(messages, handle, job, settings, ctx)
+
+    def _cwd(self, handle: AgentHandle) -> Path:
+        agent = handle.agent
+        if agent.cwd:
+            return Path(agent.cwd).expanduser()
+        path = handle.home / "runtimes" / "api" / agent.id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    async def send_keys(self, handle: AgentHandle, keys: list[str]) -> None:
+        raise Invalid(f"agent {handle.agent.name!r} runs on the api runtime: it has no terminal")
+
+    async def logs(self, handle: AgentHandle, lines: int) -> list[str] | None:
+        return None
+
+    async def stop(self, handle: AgentHandle) -> None:
+        """The engine cancels a running request; there is no process to stop."""
+
+    async def delete(self, handle: AgentHandle) -> None:
+        import shutil
+
+        shutil.rmtree(handle.home / "runtimes" / "api" / handle.agent.id, ignore_errors=True)
+
+    async def hook(self, handle: AgentHandle, payload: dict[str, Any]) -> None:
+        return None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+            self._messages = None
+
+
+def create_runtime() -> ApiRuntime:
+    """The api runtime, as `load_runtime("api")` builds it."""
+    return ApiRuntime()

@@ -1,0 +1,469 @@
+"""The api runtime through the real `anthropic` SDK and the real Engine.
+
+The SDK talks real HTTP to tests/fake_anthropic.py on 127.0.0.1, scripted per
+test; the Engine keeps a real SQLite store in a temp FLEETVIEW_HOME.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fake_anthropic import FakeAnthropic, Fault, Reply, usage
+from fleetview.engine.core import Engine
+from fleetview.models import Agent, AgentSpec, Run, RunRequest
+from fleetview.paths import FleetPaths
+
+TEST_KEY = "sk-ant-test-Zq8SECRETkey-0123456789"
+FAST = {"retry_base_delay": 0.01, "retry_max_delay": 0.05}
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
+    """The fake Messages API, with the SDK's env pointed at it."""
+    server = FakeAnthropic()
+    url = server.start()
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_KEY)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FleetPaths:
+    monkeypatch.setenv("FLEETVIEW_HOME", str(tmp_path / "home"))
+    return FleetPaths(tmp_path / "home")
+
+
+@pytest.fixture
+async def engine(home: FleetPaths, fake: FakeAnthropic) -> AsyncIterator[Engine]:
+    eng = Engine(home, api_url="")
+    await eng.open()
+    yield eng
+    await eng.close()
+
+
+async def make_agent(engine: Engine, name: str = "a1", model: str = "claude-sonnet-5-5",
+                     prompt: str = "You are terse.", cwd: Path | None = None,
+                     **config: Any) -> Agent:
+    return await engine.create_agent(AgentSpec(
+        name=name, runtime="api", model=model, prompt=prompt,
+        cwd=str(cwd) if cwd else None, config={**FAST, **config}))
+
+
+async def run(engine: Engine, name: str, prompt: str, schema: dict[str, Any] | None = None,
+              timeout: float = 4.0) -> Run:
+    request = RunRequest(prompt=prompt, schema=schema) if schema else RunRequest(prompt=prompt)
+    queued = await engine.send(name, request)
+    return await engine.wait_run(queued.id, timeout)
+
+
+def texts(message: dict[str, Any]) -> str:
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return " ".join(
+        b.get("text", "") if b["type"] == "text" else json.dumps(b) for b in content
+    )
+
+
+# -- the loop -------------------------------------------------------------------------
+
+
+async def test_conversation_with_bash_continues_after_restart(
+    home: FleetPaths, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    fake.push(
+        Reply.tool("bash", {"command": "echo hello > note.txt; cat note.txt"}, text="Writing."),
+        Reply.text("Done: the note says hello."),
+    )
+    engine = Engine(home)
+    await engine.open()
+    try:
+        await make_agent(engine, "keeper", cwd=work)
+        first = await run(engine, "keeper", "write a note")
+        assert first.status == "completed", first.error
+        assert first.text == "Done: the note says hello."
+        assert (work / "note.txt").read_text() == "hello\n"
+        request = fake.requests[1]
+        assert request["stream"] is True
+        assert request["model"] == "claude-sonnet-5-5"
+        assert request["system"] == "You are terse."
+        assert [t["name"] for t in request["tools"]] == ["bash"]
+        result = request["messages"][2]["content"][0]
+        assert result["type"] == "tool_result" and "hello" in result["content"]
+        assert "exit status 0" in result["content"]
+        logs = "\n".join(await engine.logs("keeper"))
+        assert "$ echo hello > note.txt; cat note.txt" in logs
+        assert "Done: the note says hello." in logs
+    finally:
+        await engine.close()
+
+    fake.push(Reply.text("You asked me to write a note."))
+    engine = Engine(home)
+    await engine.open()
+    try:
+        second = await run(engine, "keeper", "what did I ask before?")
+        assert second.status == "completed", second.error
+    finally:
+        await engine.close()
+    history = fake.requests[-1]["messages"]
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant", "user"]
+    assert texts(history[0]) == "write a note"
+    assert "note.txt" in texts(history[1])
+    assert texts(history[3]) == "Done: the note says hello."
+    assert texts(history[4]) == "what did I ask before?"
+
+
+async def test_schema_output_valid(engine: Engine, fake: FakeAnthropic) -> None:
+    schema = {"type": "object", "properties": {"count": {"type": "integer"},
+              "files": {"type": "array", "items": {"type": "string"}}},
+              "required": ["count", "files"]}
+    fake.push(Reply.tool("report", {"count": 2, "files": ["a.py", "b.py"]}))
+    await make_agent(engine)
+    done = await run(engine, "a1", "count files", schema=schema)
+    assert done.status == "completed", done.error
+    assert done.data == {"count": 2, "files": ["a.py", "b.py"]}
+    tools = {t["name"]: t for t in fake.requests[0]["tools"]}
+    assert tools["report"]["input_schema"]["required"] == ["count", "files"]
+    result = await engine.get_result(done.result_id)
+    assert result["count"] == 2
+
+
+async def test_schema_output_invalid_then_fixed(engine: Engine, fake: FakeAnthropic) -> None:
+    schema = {"type": "object", "properties": {"count": {"type": "integer"},
+              "level": {"enum": ["low", "high"]}}, "required": ["count", "level"]}
+    fake.push(Reply.tool("report", {"count": "two", "level": "mid"}),
+              Reply.tool("report", {"count": 2, "level": "low"}))
+    await make_agent(engine)
+    done = await run(engine, "a1", "assess", schema=schema)
+    assert done.status == "completed", done.error
+    assert done.data == {"count": 2, "level": "low"}
+    rejected = fake.requests[1]["messages"][-1]["content"][0]
+    assert rejected["is_error"] is True
+    assert "$.count: expected integer" in rejected["content"]
+    assert "$.level" in rejected["content"]
+
+
+async def test_schema_report_forced_when_model_ends_without_it(
+    engine: Engine, fake: FakeAnthropic
+) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    fake.push(Reply.text("All fine."), Reply.tool("report", {"ok": True}))
+    await make_agent(engine)
+    done = await run(engine, "a1", "check", schema=schema)
+    assert done.status == "completed", done.error
+    assert done.data == {"ok": True}
+    assert "tool_choice" not in fake.requests[0]
+    assert fake.requests[1]["tool_choice"] == {"type": "tool", "name": "report"}
+
+
+async def test_schema_report_forced_on_final_turn(engine: Engine, fake: FakeAnthropic) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    fake.push(Reply.tool("bash", {"command": "true"}), Reply.tool("report", {"ok": False}))
+    await make_agent(engine, max_turns=2)
+    done = await run(engine, "a1", "check", schema=schema)
+    assert done.status == "completed", done.error
+    assert "tool_choice" not in fake.requests[0]
+    assert fake.requests[1]["tool_choice"] == {"type": "tool", "name": "report"}
+
+
+async def test_max_tokens_is_truncation(engine: Engine, fake: FakeAnthropic) -> None:
+    fake.push(Reply.text("a very long answer that", stop_reason="max_tokens"))
+    await make_agent(engine)
+    done = await run(engine, "a1", "write a novel")
+    assert done.status == "failed"
+    assert done.stop_reason == "max_tokens"
+    assert done.error == "truncated: hit max_tokens"
+
+
+async def test_pause_turn_is_continued(engine: Engine, fake: FakeAnthropic) -> None:
+    fake.push(Reply.text("Thinking so far.", stop_reason="pause_turn"), Reply.text("Finished."))
+    await make_agent(engine)
+    done = await run(engine, "a1", "long job")
+    assert done.status == "completed" and done.text == "Finished."
+    assert len(fake.requests) == 2
+    assert texts(fake.requests[1]["messages"][-1]) == "Thinking so far."
+
+
+async def test_turn_limit(engine: Engine, fake: FakeAnthropic) -> None:
+    fake.push(Reply.tool("bash", {"command": "true"}), Reply.tool("bash", {"command": "true"}))
+    await make_agent(engine, max_turns=2)
+    done = await run(engine, "a1", "loop forever")
+    assert done.status == "failed" and done.stop_reason == "max_turns"
+    assert "turn limit" in done.error
+
+
+async def test_effort_passed_only_when_set(engine: Engine, fake: FakeAnthropic) -> None:
+    await make_agent(engine, "plain")
+    await make_agent(engine, "eager", effort="high", max_tokens=1234)
+    assert (await run(engine, "plain", "hi")).status == "completed"
+    assert (await run(engine, "eager", "hi")).status == "completed"
+    assert "output_config" not in fake.requests[0]
+    assert fake.requests[1]["output_config"] == {"effort": "high"}
+    assert fake.requests[1]["max_tokens"] == 1234
+
+
+async def test_bash_timeout_and_output_cap(engine: Engine, fake: FakeAnthropic) -> None:
+    fake.push(Reply.tool("bash", {"command": "head -c 100000 /dev/zero | tr '\\0' x"}),
+              Reply.tool("bash", {"command": "sleep 30"}), Reply.text("ok"))
+    await make_agent(engine, bash_timeout=0.3, bash_output_cap=1000)
+    started = time.monotonic()
+    done = await run(engine, "a1", "go")
+    assert done.status == "completed", done.error
+    assert time.monotonic() - started < 3
+    capped = fake.requests[1]["messages"][-1]["content"][0]["content"]
+    assert capped.split("\n")[0] == "x" * 1000 and "[output truncated]" in capped
+    timed_out = fake.requests[2]["messages"][-1]["content"][0]
+    assert "timed out" in timed_out["content"] and timed_out["is_error"] is True
+
+
+# -- usage, cost, context ---------------------------------------------------------------
+
+
+def _price_rows() -> dict[str, dict[str, float]]:
+    data = json.loads(resources.files("fleetview.data").joinpath("prices.json").read_text())
+    return data["models"]
+
+
+async def test_cost_arithmetic_for_every_model(engine: Engine, fake: FakeAnthropic) -> None:
+    tokens = dict(input_tokens=123_457, output_tokens=65_432, cache_5m=7_777, cache_1h=3_333,
+                  cache_read=99_999)
+    fake.default = lambda body: Reply.text("priced", usage=usage(**tokens))
+    rows = _price_rows()
+    assert len(rows) >= 10
+    for index, model in enumerate(rows):
+        await make_agent(engine, f"m{index}", model=model)
+    runs = await asyncio.gather(*(run(engine, f"m{i}", "hi") for i in range(len(rows))))
+    for index, (model, price) in enumerate(rows.items()):
+        done = runs[index]
+        assert done.status == "completed", (model, done.error)
+        expected = (
+            tokens["input_tokens"] * price["input"] + tokens["output_tokens"] * price["output"]
+            + tokens["cache_5m"] * price["cache_write_5m"]
+            + tokens["cache_1h"] * price["cache_write_1h"]
+            + tokens["cache_read"] * price["cache_read"]
+        ) / 1_000_000
+        assert done.cost_usd == pytest.approx(expected, abs=1e-9), model
+        agent = engine.get_agent(f"m{index}")
+        assert agent.cost_usd == pytest.approx(expected, abs=1e-9), model
+        assert done.usage.cache_write_5m_tokens == 7_777
+        assert done.usage.cache_write_1h_tokens == 3_333
+        assert done.usage.cache_read_tokens == 99_999
+
+
+async def test_usage_sums_over_turns_and_absent_cache_is_zero(
+    engine: Engine, fake: FakeAnthropic
+) -> None:
+    fake.push(Reply.tool("bash", {"command": "true"}, usage=usage(100, 10)),
+              Reply.text("ok", usage=usage(200, 20, cache_read=50)))
+    await make_agent(engine, model="claude-opus-5-5")
+    done = await run(engine, "a1", "go")
+    assert done.usage.input_tokens == 300 and done.usage.output_tokens == 30
+    assert done.usage.cache_read_tokens == 50 and done.usage.cache_write_5m_tokens == 0
+    assert done.cost_usd == pytest.approx((300 * 4 + 30 * 20 + 50 * 0.2) / 1e6, abs=1e-12)
+
+
+async def test_context_meter_is_last_request(engine: Engine, fake: FakeAnthropic) -> None:
+    fake.push(Reply.tool("bash", {"command": "true"},
+                         usage=usage(1000, 10, cache_5m=200, cache_1h=100, cache_read=5000)),
+              Reply.text("ok", usage=usage(40, 5, cache_read=6300)))
+    await make_agent(engine, model="claude-sonnet-4-5")
+    await run(engine, "a1", "go")
+    agent = engine.get_agent("a1")
+    assert agent.context_tokens == 6340
+    assert agent.context_window == 200_000
+    fake.push(Reply.text("ok", usage=usage(1000, 10, cache_5m=200, cache_1h=100,
+                                           cache_read=5000)))
+    await run(engine, "a1", "again")
+    assert engine.get_agent("a1").context_tokens == 6300
+
+
+# -- faults -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", [
+    Fault.rate_limited("0"), Fault.overloaded(), Fault.server_error(), Fault.cut(),
+    Fault("sse_error", error_type="overloaded_error"),
+], ids=["429", "529", "500", "cut", "sse-overloaded"])
+async def test_transient_faults_are_retried(
+    engine: Engine, fake: FakeAnthropic, fault: Fault
+) -> None:
+    fake.push(fault, fault, Reply.text("recovered"))
+    await make_agent(engine)
+    done = await run(engine, "a1", "hi")
+    assert done.status == "completed", done.error
+    assert done.text == "recovered"
+    assert len(fake.requests) == 3
+    assert engine.get_agent("a1").status == "idle"
+
+
+async def test_retry_after_is_honoured_and_agent_stays_working(
+    engine: Engine, fake: FakeAnthropic
+) -> None:
+    fake.push(Fault.rate_limited("1"), Reply.text("after the wait"))
+    await make_agent(engine)
+    started = time.monotonic()
+    queued = await engine.send("a1", RunRequest(prompt="hi"))
+    seen: list[tuple[str, str]] = []
+    while not engine.get_run(queued.id).done and time.monotonic() - started < 4:
+        agent = engine.get_agent("a1")
+        seen.append((agent.status, agent.detail))
+        await asyncio.sleep(0.05)
+    done = await engine.wait_run(queued.id, 1)
+    assert done.status == "completed", done.error
+    assert time.monotonic() - started >= 0.95
+    assert ("working", "rate limited, retry in 1s") in seen
+    assert all(status != "waiting" for status, _ in seen)
+
+
+async def test_retries_give_up(engine: Engine, fake: FakeAnthropic) -> None:
+    fake.push(*[Fault.server_error()] * 3)
+    await make_agent(engine, max_retries=2)
+    done = await run(engine, "a1", "hi")
+    assert done.status == "failed" and "gave up after 2 retries" in done.error
+
+
+async def test_unauthorized_makes_agent_error(engine: Engine, fake: FakeAnthropic) -> None:
+    fake.push(Fault.unauthorized())
+    await make_agent(engine)
+    done = await run(engine, "a1", "hi")
+    assert done.status == "failed"
+    assert "401" in done.error and "\n" not in done.error
+    agent = engine.get_agent("a1")
+    assert agent.status == "error" and "401" in agent.detail
+    assert len(fake.requests) == 1
+
+
+async def test_malformed_response_fails_run_not_engine(
+    engine: Engine, fake: FakeAnthropic
+) -> None:
+    fake.push(Fault.malformed(), Reply.text("fine again"))
+    await make_agent(engine)
+    done = await run(engine, "a1", "hi")
+    assert done.status == "failed" and done.error.startswith("malformed response")
+    again = await run(engine, "a1", "hi again")
+    assert again.status == "completed" and again.text == "fine again"
+
+
+async def test_missing_key(home: FleetPaths, fake: FakeAnthropic,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.setenv("HOME", str(home.home))  # no SDK profile from the real home
+    engine = Engine(home)
+    await engine.open()
+    try:
+        await make_agent(engine)
+        done = await run(engine, "a1", "hi")
+        assert done.status == "failed" and done.error == "ANTHROPIC_API_KEY is not set"
+        assert engine.get_agent("a1").status == "error"
+        assert fake.requests == []
+    finally:
+        await engine.close()
+
+
+async def test_one_failing_agent_does_not_affect_another(
+    engine: Engine, fake: FakeAnthropic
+) -> None:
+    def by_agent(body: dict[str, Any]) -> Reply | Fault:
+        if body.get("system") == "bad":
+            return Fault.unauthorized()
+        return Reply.text("good", delay=0.05)
+
+    fake.default = by_agent  # type: ignore[assignment]
+    await make_agent(engine, "bad", prompt="bad")
+    await make_agent(engine, "good", prompt="good")
+    bad, good = await asyncio.gather(run(engine, "bad", "x"), run(engine, "good", "x"))
+    assert bad.status == "failed" and good.status == "completed"
+    assert engine.get_agent("good").status == "idle"
+
+
+# -- cancellation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["stop", "delete"])
+async def test_cancel_during_stream_within_a_second(
+    engine: Engine, fake: FakeAnthropic, how: str
+) -> None:
+    fake.push(Reply.text("never finished", hang_after_start=30))
+    await make_agent(engine)
+    queued = await engine.send("a1", RunRequest(prompt="hang"))
+    deadline = time.monotonic() + 3
+    while not fake.requests and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    if how == "stop":
+        await engine.stop_agent("a1")
+    else:
+        await engine.delete_agent("a1")
+    done = await engine.wait_run(queued.id, 1)
+    assert time.monotonic() - started < 1.0
+    assert done.status == "cancelled"
+
+
+async def test_cancel_during_bash_kills_the_command(
+    engine: Engine, fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    marker = tmp_path / "late"
+    fake.push(Reply.tool("bash", {"command": f"sleep 2; touch {marker}"}))
+    await make_agent(engine)
+    queued = await engine.send("a1", RunRequest(prompt="sleep"))
+    deadline = time.monotonic() + 3
+    while "bash" not in engine.get_agent("a1").detail and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    await engine.stop_agent("a1")
+    done = await engine.wait_run(queued.id, 1)
+    assert time.monotonic() - started < 1.0 and done.status == "cancelled"
+    await asyncio.sleep(2.2)
+    assert not marker.exists()
+
+
+# -- secrets --------------------------------------------------------------------------------
+
+
+async def test_key_is_never_stored_or_logged(
+    home: FleetPaths, fake: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    leaky = Fault.http(400, "invalid_request_error")
+    leaky.message = f"bad request with key {TEST_KEY}"
+    fake.push(
+        Reply.tool("bash", {"command": "echo key=$ANTHROPIC_API_KEY; env | grep -c ANTHROPIC_API"}),
+        Reply.text(f"I will not say {TEST_KEY}"),
+        leaky,
+        Fault.unauthorized(),
+    )
+    engine = Engine(home)
+    await engine.open()
+    try:
+        await make_agent(engine)
+        first = await run(engine, "a1", "leak it")
+        assert first.status == "completed" and TEST_KEY not in first.text
+        second = await run(engine, "a1", "again")
+        assert second.status == "failed" and TEST_KEY not in (second.error or "")
+        assert "[redacted]" in (second.error or "")
+        third = await run(engine, "a1", "once more")
+        assert third.status == "failed"
+        tool_text = fake.requests[1]["messages"][-1]["content"][0]["content"]
+        assert "key=\n" in tool_text
+    finally:
+        await engine.close()
+    sent = fake.headers[0]
+    assert TEST_KEY in (sent.get("x-api-key", "") + sent.get("authorization", ""))
+    for path in home.home.rglob("*"):
+        if path.is_file():
+            assert TEST_KEY.encode() not in path.read_bytes(), path
+    assert TEST_KEY not in caplog.text
