@@ -8,7 +8,9 @@ human, so every status the TUI shows has something real behind it. A sim
 agent created plainly just does its work.
 
 Config (agent.config): seed (int), speed (float, 1 = realistic; larger is
-faster), fail_rate, ask_rate (0..1), steps (max tool steps per run).
+faster), fail_rate, ask_rate (0..1), steps (max tool steps per run),
+bad_schema_runs (the first N runs that carry a schema return data of the
+wrong shape, to exercise schema retries).
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ class SimRuntime:
                     return RunOutcome(
                         status="failed", error=f"stopped: the human declined ({question})"
                     )
-        await handle.save_state({"context_tokens": prompt_tokens})
+        await handle.save_state({**state, "context_tokens": prompt_tokens})
+        state = handle.state()
         if rng.random() < float(config.get("fail_rate", 0.0)):
             reason = rng.choice(FAILURES)
             handle.output(f"{LABEL} error: {reason}\n", "status")
@@ -124,6 +127,11 @@ class SimRuntime:
                 )
             return RunOutcome(status="failed", error=f"{LABEL} {reason}")
         data = _fake_data(job.run.output_schema, rng) if job.run.output_schema else None
+        if data is not None:
+            bad_left = int(state.get("bad_schema_left", config.get("bad_schema_runs", 0)))
+            if bad_left > 0:
+                data = {key: {"unexpected": True} for key in data}  # wrong type for every field
+                await handle.save_state({"context_tokens": prompt_tokens, "bad_schema_left": bad_left - 1})
         summary = f"{LABEL} Done: {job.run.prompt.splitlines()[0][:100]}"
         text = (
             f"{summary}\n\n"
