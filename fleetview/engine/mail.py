@@ -185,6 +185,8 @@ class MailMixin:
         self._gates[gate.id] = gate
         waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._gate_waiters[gate.id] = waiter
+        previous = agent.status
+        handle.set_status("waiting", "event", question)
         await self._save("gate.updated", gate)
         body = "\n".join(f"{i}. {option}" for i, option in enumerate(options, 1))
         await self.send_message(
@@ -193,8 +195,6 @@ class MailMixin:
                 subject=question[:300], body=body, payload={"gate_id": gate.id},
             )
         )
-        previous = agent.status
-        handle.set_status("waiting", "event", question)
         try:
             answer = await waiter
         finally:
