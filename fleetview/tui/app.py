@@ -1,0 +1,526 @@
+"""FleetviewApp: the TUI, a client of the engine daemon.
+
+One bridge worker reads the event stream into a FleetState; a repaint tick
+(4×/s) redraws only the visible view, and only if something changed. When
+the stream breaks, the header says "reconnecting" and the bridge retries with
+backoff, resuming from the last seq it applied, so nothing is missed.
+Quitting leaves the daemon and its agents running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import ModalScreen
+from textual.widgets import ContentSwitcher, Footer, Input, Static
+
+from fleetview.client import FleetClient
+from fleetview.errors import FleetError
+from fleetview.models import AgentSpec, MessageSpec, RunRequest, Snapshot, TaskSpec
+from fleetview.tui.commands import BindingsProvider, parse_command
+from fleetview.tui.screens import (
+    AgentDetailScreen,
+    ComposeScreen,
+    ConfirmScreen,
+    HelpScreen,
+    NewAgentScreen,
+    NewTaskScreen,
+    PickScreen,
+    TextPromptScreen,
+    ThreadScreen,
+    gate_choices,
+)
+from fleetview.tui.state import VIEWS, Clock, FleetState, NeedsYou, cost_text, one_line, system_clock
+from fleetview.tui.views import AgentsView, BoardView, FleetView, InboxView, MetersView
+from fleetview.tui.widgets import MUTATING_ACTIONS, theme_style
+
+STYLES = Path(__file__).resolve().parent.parent / "styles"
+REPAINT_INTERVAL = 0.25
+"""Seconds between repaint ticks: at most 4 redraws a second, none while idle."""
+Background = Callable[[FleetClient], Awaitable[None]]
+
+
+class FleetviewApp(App[int]):
+    """Watch and command the fleet. `client=None` with a `snapshot` shows a fixed fleet."""
+
+    TITLE = "fleetview"
+    CSS_PATH: ClassVar[list[str | Path]] = [  # type: ignore[misc]
+        STYLES / "global.tcss", STYLES / "main.tcss", STYLES / "detail.tcss", STYLES / "dialogs.tcss",
+    ]
+    COMMANDS = App.COMMANDS | {BindingsProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "view('agents')", "Agents", id="view.agents"),
+        Binding("2", "view('board')", "Board", id="view.board"),
+        Binding("3", "view('inbox')", "Inbox", id="view.inbox"),
+        Binding("4", "view('meters')", "Meters", id="view.meters"),
+        Binding("slash", "filter", "Filter", id="app.filter"),
+        Binding("colon", "command_line", "Command", id="app.command"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("escape", "back", "Back", show=False, id="app.back"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+p", "command_palette", "Palette", show=False, id="app.palette"),
+    ]
+
+    def __init__(
+        self,
+        client: FleetClient | None = None,
+        *,
+        snapshot: Snapshot | None = None,
+        clock: Clock | None = None,
+        readonly: bool = False,
+        background: Iterable[Background] = (),
+        banner: str = "",
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.static_snapshot = snapshot
+        self.clock = clock or system_clock
+        self.readonly = readonly
+        self.background = list(background)
+        self.banner = banner
+        self.state = FleetState(self.clock)
+        self.connection = "connecting" if client else "static"
+        self.needle = ""
+        self.current_view = "agents"
+        self._ticks = 0
+        self._topbar = ""
+        self._full: set[str] = set()
+
+    # ---- layout -----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="topbar"):
+            yield Static("", id="tabs")
+            yield Static("", id="status")
+        with ContentSwitcher(initial="agents", id="views"):
+            yield AgentsView(id="agents")
+            yield BoardView(id="board")
+            yield InboxView(id="inbox")
+            yield MetersView(id="meters")
+        yield Input(placeholder="filter (esc clears)", id="filter")
+        yield Input(placeholder=":agents :board :inbox :meters :new :compose :theme NAME :q", id="cmdline")
+        yield Footer()
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def view(self, name: str | None = None) -> FleetView:
+        return self.query_one(f"#{name or self.current_view}", FleetView)
+
+    def on_mount(self) -> None:
+        for widget_id in ("#filter", "#cmdline"):
+            box = self.query_one(widget_id, Input)
+            box.display = False
+            box.cursor_blink = False
+        if self.static_snapshot is not None:
+            self.state.load(self.static_snapshot)
+        if self.client is not None:
+            self.run_worker(self._bridge(), name="bridge", group="bridge", exclusive=True)
+            for job in self.background:
+                self.run_worker(job(self.client), group="background")
+        self.view().focus_main()
+        self.repaint(force=True)
+        self.set_interval(REPAINT_INTERVAL, self.repaint)
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    def watch_theme(self) -> None:
+        self._full |= set(VIEWS)
+        self.state.dirty |= set(VIEWS)
+
+    # ---- the bridge ---------------------------------------------------------------
+
+    async def _bridge(self) -> None:
+        """Snapshot once, then the event stream; on a break, retry and resume from seq."""
+        assert self.client is not None
+        client = self.client
+        delay = 0.25
+        loaded = False
+        while True:
+            try:
+                if not loaded:
+                    self.state.load(await client.snapshot())
+                    loaded = True
+                else:
+                    await client.status()
+                self.set_connection("live")
+                delay = 0.25
+                async for event in client.events(since=self.state.seq):
+                    self.state.apply(event)
+                    if self.connection != "live":
+                        self.set_connection("live")
+                self.set_connection("reconnecting")
+            except FleetError:
+                self.set_connection("reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bad line must not kill the bridge
+                self.log.error(f"bridge: {exc!r}")
+                self.set_connection("reconnecting")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def set_connection(self, value: str) -> None:
+        if value != self.connection:
+            self.connection = value
+            self.repaint_topbar()
+
+    # ---- repaint --------------------------------------------------------------------
+
+    def repaint(self, force: bool = False) -> None:
+        """Redraw what is visible and changed; everything else waits until it is shown."""
+        self._ticks += 1
+        screen = self.screen
+        now = self.now()
+        if isinstance(screen, AgentDetailScreen):
+            dirty = self.state.take_dirty(("detail", "output"))
+            if dirty or self._ticks % 4 == 0:
+                screen.refresh_detail()
+        elif not isinstance(screen, ModalScreen) or force:
+            name = self.current_view
+            dirty = self.state.take_dirty((name,))
+            # ages (`working 15s`) move with the clock: re-check once a second
+            aging = self._ticks % 4 == 0 and name in ("agents", "inbox")
+            full = name in self._full
+            if dirty or aging or full or force:
+                self._full.discard(name)
+                self.view(name).refresh_view(self.state, now, self.needle, full)
+            self.state.dirty.discard("output")
+            self.state.dirty.discard("detail")
+        self.repaint_topbar()
+
+    def repaint_topbar(self) -> None:
+        state = self.state
+        counts = state.status_counts()
+        total, unpriced = state.total_cost()
+        rate = state.cost_per_hour(self.now().timestamp())
+        tabs = Text(" ", no_wrap=True)
+        tabs.append("fleetview" if self.size.width >= 100 else "fv", style="bold")
+        if self.banner:
+            tabs.append(f" {self.banner}", style=theme_style(self, "accent"))
+        tabs.append("  ")
+        for index, name in enumerate(VIEWS, 1):
+            style = "reverse bold" if name == self.current_view else "dim"
+            label = name.capitalize() if self.size.width >= 100 or name == self.current_view else ""
+            tabs.append(f" {index}{' ' if label else ''}{label} ", style=style)
+        status = Text(justify="right", no_wrap=True, overflow="ellipsis")
+        status.append(f"{len(state.agents)} agents {counts.get('working', 0)}▶")
+        if counts.get("waiting"):
+            status.append(f" {counts['waiting']}⏸", style=theme_style(self, "waiting"))
+        if counts.get("error"):
+            status.append(f" {counts['error']}✗", style=theme_style(self, "error"))
+        status.append(f" │ {cost_text(total)}{'+?' if unpriced else ''} ${rate:.2f}/h")
+        unread = state.unread_count()
+        if unread:
+            status.append(f" │ {unread}✉", style="bold")
+        if self.readonly:
+            status.append(" │ ro", style=theme_style(self, "accent"))
+        if self.needle:
+            status.append(f" │ /{one_line(self.needle, 16)}", style=theme_style(self, "accent"))
+        conn = {
+            "live": ("● live", "success"),
+            "reconnecting": ("◌ reconnecting", "error"),
+            "connecting": ("◌ connecting…", "warning"),
+            "static": ("■ snapshot", "muted"),
+        }[self.connection]
+        status.append(" │ ")
+        status.append(conn[0], style=theme_style(self, conn[1]))
+        status.append(" ")
+        key = tabs.plain + status.plain + self.connection
+        if key != self._topbar:
+            self._topbar = key
+            self.query_one("#tabs", Static).update(tabs)
+            self.query_one("#status", Static).update(status)
+
+    # ---- app actions -------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MUTATING_ACTIONS and self.readonly:
+            return False
+        if action == "quit" and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
+    def action_view(self, name: str) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.current_view = name
+        self.query_one(ContentSwitcher).current = name
+        self._full.add(name)
+        self.view(name).focus_main()
+        self.repaint()
+        self.refresh_bindings()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_command_line(self) -> None:
+        box = self.query_one("#cmdline", Input)
+        box.value = ""
+        box.display = True
+        box.focus()
+
+    def action_back(self) -> None:
+        for widget_id in ("#filter", "#cmdline"):
+            box = self.query_one(widget_id, Input)
+            if box.display:
+                if widget_id == "#filter":
+                    box.value = ""
+                    self.set_needle("")
+                box.display = False
+                self.view().focus_main()
+                return
+        if self.needle:
+            self.query_one("#filter", Input).value = ""
+            self.set_needle("")
+
+    def set_needle(self, needle: str) -> None:
+        self.needle = needle
+        self._full.add(self.current_view)
+        self.repaint()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.set_needle(event.value.strip())
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = bool(event.value)
+        self.view().focus_main()
+
+    @on(Input.Submitted, "#cmdline")
+    def command_done(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.view().focus_main()
+        self.run_command(event.value)
+
+    def run_command(self, text: str) -> None:
+        """`:agents`, `:board 2`... see commands.parse_command."""
+        parsed = parse_command(text)
+        if parsed is None:
+            self.notify(f"unknown command: {one_line(text, 40)} (try :help)", severity="error")
+            return
+        action, argument = parsed
+        if action == "view":
+            self.action_view(argument)
+        elif action == "quit":
+            self.exit(0)
+        elif action == "help":
+            self.action_help()
+        elif action == "filter":
+            self.query_one("#filter", Input).value = argument
+            self.query_one("#filter", Input).display = bool(argument)
+            self.set_needle(argument)
+        elif action == "theme":
+            if argument in self.available_themes:
+                self.theme = argument
+            else:
+                self.notify(f"themes: {', '.join(sorted(self.available_themes))}", severity="error")
+        elif action == "new":
+            if self.current_view == "board":
+                self.new_task("plan")
+            else:
+                self.new_agent()
+        elif action == "compose":
+            self.compose_message()
+
+    def action_help(self) -> None:
+        rows: list[tuple[str, str]] = []
+        ours: list[bool] = []
+        seen: set[tuple[str, str]] = set()
+        for key, active in self.screen.active_bindings.items():
+            if not active.enabled or not active.binding.description:
+                continue
+            if active.binding.action in ("command_palette",) and key != "ctrl+p":
+                continue
+            row = (self.get_key_display(active.binding), active.binding.description)
+            if row not in seen:
+                seen.add(row)
+                rows.append(row)
+                ours.append(active.binding.id is not None)
+        ordered = [r for r, o in zip(rows, ours) if o] + [r for r, o in zip(rows, ours) if not o]
+        self.push_screen(HelpScreen(ordered))
+
+    # ---- engine calls (each in its own worker; errors become notifications) -----------------
+
+    def engine(self, call: Callable[[FleetClient], Awaitable[Any]], done: str = "") -> None:
+        if self.client is None:
+            self.notify("no engine attached (static snapshot)", severity="warning")
+            return
+        client = self.client
+
+        async def run() -> None:
+            try:
+                await call(client)
+            except FleetError as exc:
+                self.notify(one_line(str(exc), 200), severity="error", timeout=6)
+            else:
+                if done:
+                    self.notify(done, timeout=3)
+
+        self.run_worker(run(), group="engine")
+
+    def open_agent(self, agent_id: str) -> None:
+        self.push_screen(AgentDetailScreen(agent_id))
+
+    @work(group="logs")
+    async def load_logs(self, agent_id: str) -> None:
+        agent = self.state.agents.get(agent_id)
+        if agent is None or self.client is None:
+            return
+        try:
+            lines = await self.client.logs(agent.name, 200)
+        except FleetError:
+            return
+        screen = self.screen
+        if isinstance(screen, AgentDetailScreen) and screen.agent_id == agent_id:
+            screen.show_backlog(lines)
+
+    def new_agent(self) -> None:
+        def created(spec: AgentSpec | None) -> None:
+            if spec is not None:
+                self.engine(lambda c: c.create_agent(spec), f"agent {spec.name} created")
+
+        self.push_screen(NewAgentScreen(self.state), created)
+
+    def delete_agent(self, name: str) -> None:
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                if isinstance(self.screen, AgentDetailScreen):
+                    self.pop_screen()
+                self.engine(lambda c: c.delete_agent(name), f"agent {name} deleted")
+
+        self.push_screen(ConfirmScreen(f"Delete agent {name}? Its runs stop."), confirmed)
+
+    def restart_agent(self, name: str) -> None:
+        self.engine(lambda c: c.restart_agent(name), f"agent {name} restarting")
+
+    def prompt_agent(self, name: str) -> None:
+        def entered(text: str | None) -> None:
+            if text:
+                self.send_prompt(name, text)
+
+        self.push_screen(TextPromptScreen(f"Prompt for {name}", "what should it do?"), entered)
+
+    def send_prompt(self, name: str, text: str) -> None:
+        self.engine(lambda c: c.send(name, RunRequest(prompt=text)), f"sent to {name}")
+
+    def new_task(self, column: str) -> None:
+        def created(spec: TaskSpec | None) -> None:
+            if spec is not None:
+                self.engine(lambda c: c.add_task(spec), "task added")
+
+        self.push_screen(NewTaskScreen(self.state, column), created)
+
+    def move_task(self, task_id: int, column: str) -> None:
+        task = self.state.tasks.get(task_id)
+        if task is not None:  # show it at once; the event confirms it
+            task.column = column  # type: ignore[assignment]
+            self.state.dirty.add("board")
+            self.repaint()
+        self.engine(lambda c: c.move_task(task_id, column))
+
+    def assign_task(self, task_id: int) -> None:
+        choices = [("", "(nobody)")] + [(a.name, f"{a.name}  {a.status}") for a, _ in self.state.agent_tree()]
+
+        def picked(name: str | None) -> None:
+            if name is not None:
+                self.engine(lambda c: c.assign_task(task_id, name or None),
+                            f"task #{task_id} → {name or 'nobody'}")
+
+        self.push_screen(PickScreen(f"Assign task #{task_id} to", choices), picked)
+
+    def add_dep(self, task_id: int) -> None:
+        choices = [
+            (str(t.id), f"#{t.id} {one_line(t.title, 50)} ({t.column})")
+            for t in sorted(self.state.tasks.values(), key=lambda t: t.id)
+            if t.id != task_id
+        ]
+
+        def picked(dep: str | None) -> None:
+            if dep:
+                self.engine(lambda c: c.add_dep(task_id, int(dep)), f"#{task_id} now waits for #{dep}")
+
+        self.push_screen(PickScreen(f"Task #{task_id} depends on", choices), picked)
+
+    def delete_task(self, task_id: int, title: str) -> None:
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.engine(lambda c: c.remove_task(task_id), f"task #{task_id} removed")
+
+        self.push_screen(ConfirmScreen(f"Remove task #{task_id} {one_line(title, 40)}?"), confirmed)
+
+    def answer_need(self, need: NeedsYou) -> None:
+        if need.kind == "agent":
+            self.open_agent(need.ref)
+            return
+        if self.readonly:
+            return
+        gate_id = int(need.ref)
+
+        def answered(answer: str | None) -> None:
+            if answer:
+                self.engine(lambda c: c.resolve_gate(gate_id, answer), f"answered: {answer}")
+
+        if need.options:
+            self.push_screen(PickScreen(one_line(need.text, 70), gate_choices(need.options)), answered)
+        else:
+            self.push_screen(TextPromptScreen(one_line(need.text, 70), "answer"), answered)
+
+    @work(group="thread")
+    async def open_thread(self, message_id: int) -> None:
+        if self.client is None:
+            return
+        try:
+            message = await self.client.get_message(message_id)
+            thread = await self.client.thread(message_id)
+            if message.read_at is None and not self.readonly:
+                await self.client.mark_read(message_id)
+        except FleetError as exc:
+            self.notify(one_line(str(exc), 200), severity="error")
+            return
+        await self.push_screen(ThreadScreen(message, thread))
+
+    def reply_message(self, message_id: int, subject: str) -> None:
+        def entered(body: str | None) -> None:
+            if body:
+                self.engine(lambda c: c.reply(message_id, body), "reply sent")
+
+        self.push_screen(TextPromptScreen(f"Reply to: {one_line(subject, 60)}", "your reply"), entered)
+
+    def mark_read(self, message_id: int) -> None:
+        self.engine(lambda c: c.mark_read(message_id))
+
+    def compose_message(self) -> None:
+        def written(spec: MessageSpec | None) -> None:
+            if spec is not None:
+                self.engine(lambda c: c.send_message(spec), f"sent to {spec.to}")
+
+        self.push_screen(ComposeScreen(self.state), written)
+
+
+def run_tui(readonly: bool = False) -> int:
+    """`fleetview`: attach to (or start) this home's engine and open the TUI."""
+    import os
+
+    from fleetview.daemon import ensure_daemon
+    from fleetview.paths import FleetPaths
+
+    readonly = readonly or os.environ.get("FLEETVIEW_READONLY", "") not in ("", "0")
+    url, token = ensure_daemon(FleetPaths.from_env())
+    app = FleetviewApp(FleetClient(url, token), readonly=readonly)
+    app.run()
+    return 0

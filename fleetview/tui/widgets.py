@@ -1,0 +1,125 @@
+"""Small reusable pieces: vim-keyed tables and lists, status styles from the theme."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, OptionList
+
+if TYPE_CHECKING:
+    pass
+
+MUTATING_ACTIONS = frozenset(
+    {
+        "new", "delete", "restart", "send", "move_left", "move_right", "assign", "add_dep",
+        "reply", "mark_read", "compose", "answer", "send_prompt", "focus_prompt",
+    }
+)
+"""Actions that change the fleet: hidden everywhere under --readonly."""
+
+STATUS_SYMBOL = {
+    "ready": "●", "blocked": "⊘", "failed": "✗", "dispatched": "▶", "completed": "✓",
+    "pending": "○",
+}
+
+
+def theme_style(app: App[object], name: str) -> str:
+    """A rich style string for a status, from the current theme's variables."""
+    variables = app.theme_variables
+    mapping = {
+        "working": "success", "ready": "success", "completed": "",
+        "waiting": "warning", "blocked": "warning",
+        "error": "error", "failed": "error", "urgent": "error",
+        "starting": "accent", "dispatched": "accent", "high": "warning",
+        "primary": "primary", "accent": "accent", "success": "success",
+        "warning": "warning",
+    }
+    var = mapping.get(name)
+    if name in ("idle", "stopped", "completed", "pending", "muted"):
+        return "dim"
+    if not var:
+        return ""
+    colour = variables.get(var, "")
+    if not colour.startswith("#"):
+        return ""
+    bold = " bold" if name in ("waiting", "error", "failed", "urgent", "dispatched") else ""
+    return colour[:7] + bold
+
+
+def styled(text: str, style: str = "") -> Text:
+    """Untrusted text as a Text (never parsed as markup)."""
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+
+
+class ReadonlyAware:
+    """Hides every mutating action when the app runs with --readonly."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        app = getattr(self, "app", None)
+        if action in MUTATING_ACTIONS and getattr(app, "readonly", False):
+            return False
+        return True
+
+
+class FleetTable(DataTable[Text]):
+    """A DataTable with j/k/g/G, one row cursor, zebra stripes off (fewer bytes)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False, id="move.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="move.up"),
+        Binding("g", "scroll_top", "Top", show=False, id="move.top"),
+        Binding("G", "scroll_bottom", "Bottom", show=False, id="move.bottom"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+
+    def action_scroll_top(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_scroll_bottom(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+    @property
+    def current_key(self) -> str | None:
+        """The key of the row under the cursor, if any."""
+        if not self.row_count:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 - an out-of-range cursor means no row
+            return None
+        return str(key.value) if key.value is not None else None
+
+    def move_to_key(self, key: str | None) -> None:
+        if key is None:
+            return
+        try:
+            self.move_cursor(row=self.get_row_index(key), animate=False, scroll=True)
+        except Exception:  # noqa: BLE001 - the row is gone
+            pass
+
+
+class FleetList(OptionList):
+    """An OptionList with j/k/g/G."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False, id="move.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="move.up"),
+        Binding("g", "first", "Top", show=False, id="move.top"),
+        Binding("G", "last", "Bottom", show=False, id="move.bottom"),
+    ]
+
+    @property
+    def current_id(self) -> str | None:
+        if self.highlighted is None or not self.option_count:
+            return None
+        try:
+            return self.get_option_at_index(self.highlighted).id
+        except Exception:  # noqa: BLE001
+            return None
