@@ -1,0 +1,188 @@
+"""The loopback HTTP API, against a real daemon subprocess on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import time
+
+import httpx
+import pytest
+
+from fleetview.client import FleetClient
+from fleetview.errors import NotFound, Unauthorized
+from fleetview.models import AgentSpec, RunRequest, TaskSpec
+
+from conftest import FleetCLI, free_port, wait_for
+
+
+def _started(cli: FleetCLI) -> tuple[str, str]:
+    """Start the daemon through the CLI; (url, token)."""
+    cli.ok("status")
+    return cli.env["FLEETVIEW_API_URL"], cli.paths.token.read_text().strip()
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_every_route_needs_the_token(shared_cli: FleetCLI) -> None:
+    url, token = _started(shared_cli)
+    for method, path in (("GET", "/v1/agents"), ("GET", "/v1/status"),
+                         ("POST", "/v1/shutdown"), ("GET", "/v1/events")):
+        missing = httpx.request(method, url + path, trust_env=False)
+        wrong = httpx.request(method, url + path, headers=_auth("x" * len(token)), trust_env=False)
+        for response in (missing, wrong):
+            assert response.status_code == 401, (path, response.text)
+            assert "unauthorized" in response.json()["error"]
+    # the refused shutdown did nothing
+    assert httpx.get(url + "/v1/status", headers=_auth(token), trust_env=False).status_code == 200
+    assert stat.S_IMODE(os.stat(shared_cli.paths.token).st_mode) == 0o600
+
+
+def test_bad_request_bodies_name_the_field(shared_cli: FleetCLI) -> None:
+    url, token = _started(shared_cli)
+    response = httpx.post(url + "/v1/agents", json={"name": "a b"}, headers=_auth(token),
+                          trust_env=False)
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("invalid body: field 'name': invalid name 'a b'")
+    response = httpx.post(url + "/v1/tasks", json={"title": "t", "colour": "x"},
+                          headers=_auth(token), trust_env=False)
+    assert response.status_code == 422
+    assert "'colour'" in response.json()["error"]
+    response = httpx.get(url + "/v1/runs/1", params={"wait": "soon"}, headers=_auth(token),
+                         trust_env=False)
+    assert response.status_code == 422
+    assert "field 'wait'" in response.json()["error"]
+
+
+def _listening_addresses(port: int) -> list[str]:
+    """Local addresses of LISTEN sockets on `port`, from /proc/net/tcp{,6}."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, port_hex = fields[1].rsplit(":", 1)
+            if int(port_hex, 16) == port and fields[3] == "0A":
+                found.append(address)
+    return found
+
+
+def test_listens_on_loopback_only(shared_cli: FleetCLI) -> None:
+    url, _ = _started(shared_cli)
+    port = int(url.rsplit(":", 1)[1])
+    assert _listening_addresses(port) == ["0100007F"]  # 127.0.0.1, nothing else
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com"])
+def test_non_loopback_url_is_refused(fleet_cli: FleetCLI, host: str) -> None:
+    bad = {"FLEETVIEW_API_URL": f"http://{host}:{free_port()}"}
+    result = fleet_cli("serve", env=bad, timeout=10)
+    assert result.returncode == 1
+    assert "not loopback" in result.stderr and "Traceback" not in result.stderr
+    result = fleet_cli("agent", "list", env=bad, timeout=10)
+    assert result.returncode == 1 and "not loopback" in result.stderr
+    assert not fleet_cli.paths.daemon.exists()
+
+
+def test_second_engine_for_a_home_is_refused(shared_cli: FleetCLI) -> None:
+    url, _ = _started(shared_cli)
+    pid = shared_cli.daemon_pid()
+    result = shared_cli("serve", timeout=10)
+    assert result.returncode == 1
+    assert f"an engine already runs for {shared_cli.home} (pid {pid}, {url})" in result.stderr
+
+
+async def test_event_stream_is_ordered_and_resumable(shared_cli: FleetCLI) -> None:
+    url, token = _started(shared_cli)
+    async with FleetClient(url, token) as client:
+        start = (await client.status()).seq
+        received: list = []
+        arrived: dict[str, float] = {}
+
+        async def read() -> None:
+            async for event in client.events(since=start):
+                received.append(event)
+                if event.kind == "agent.created":
+                    arrived[event.data["name"]] = time.perf_counter()
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.3)
+        names = [f"ev{i}" for i in range(5)]
+        latencies = []
+        for name in names:
+            await client.create_agent(AgentSpec(name=name))
+            sent = time.perf_counter()
+            for _ in range(200):
+                if name in arrived:
+                    break
+                await asyncio.sleep(0.005)
+            latencies.append(arrived[name] - sent)
+        await client.add_task(TaskSpec(title="after the agents"))
+        for _ in range(200):
+            if any(e.kind.startswith("task.") for e in received):
+                break
+            await asyncio.sleep(0.01)
+        reader.cancel()
+        seqs = [e.seq for e in received]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) and seqs[0] > start
+        created = [e.data["name"] for e in received if e.kind == "agent.created"]
+        assert created == names
+        assert max(latencies) < 0.5, latencies  # pushed, not polled
+
+        # resume from the middle: exactly the events after that seq, same order
+        middle = received[len(received) // 2].seq
+        replay: list = []
+
+        async def read_again() -> None:
+            async for event in client.events(since=middle):
+                replay.append(event)
+                if event.seq == seqs[-1]:
+                    return
+
+        await asyncio.wait_for(read_again(), 5)
+        assert [e.seq for e in replay] == [s for s in seqs if s > middle]
+
+
+async def test_long_poll_returns_the_finished_run(shared_cli: FleetCLI) -> None:
+    url, token = _started(shared_cli)
+    async with FleetClient(url, token) as client:
+        await client.create_agent(AgentSpec(name="poller", runtime="sim", config={"speed": 50}))
+        run = await client.send("poller", RunRequest(prompt="say hello"))
+        done = await client.wait_run(run.id, timeout=8)
+        assert done.status == "completed" and done.text
+        assert (await client.get_run(run.id)).status == "completed"
+        with pytest.raises(NotFound):
+            await client.get_run(999_999)
+    async with FleetClient(url, "wrong") as client:
+        with pytest.raises(Unauthorized):
+            await client.list_agents()
+
+
+def test_stale_record_is_cleaned_up_and_a_new_engine_starts(fleet_cli: FleetCLI) -> None:
+    fleet_cli.paths.ensure()
+    fleet_cli.paths.daemon.write_text(json.dumps(
+        {"pid": 999_999_999 % 4_000_000, "url": "http://127.0.0.1:1", "started_at": "x"}
+    ))
+    out = fleet_cli.json("status")
+    assert out["pid"] == fleet_cli.daemon_pid() != 999_999_999 % 4_000_000
+    fleet_cli.ok("down")
+    assert not fleet_cli.paths.daemon.exists()
+    wait_for(lambda: not _alive(out["pid"]))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
