@@ -328,3 +328,25 @@ async def _send_chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
 
 _REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
             500: "Internal Server Error", 529: "Overloaded"}
+
+
+def main() -> None:
+    """`python tests/fake_anthropic.py --delay 0.05`: serve until killed (for bench/)."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each reply")
+    parser.add_argument("--text", default="ok, done.", help="the reply text")
+    args = parser.parse_args()
+    server = FakeAnthropic(default=lambda body: Reply.text(args.text), delay=args.delay)
+    print(server.start(), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

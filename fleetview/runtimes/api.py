@@ -35,6 +35,7 @@ class ApiRuntime:
         self._messages = messages_client
         self._secrets: list[str] = []
         self._prices: PriceTable | None = None
+        self._envs: dict[str, dict[str, str]] = {}
 
     # -- client -----------------------------------------------------------------
 
@@ -92,16 +93,24 @@ class ApiRuntime:
         ctx = LoopContext(
             model=model,
             cwd=cwd,
-            env=agent_env({
-                "FLEETVIEW_AGENT_ID": agent.id,
-                "FLEETVIEW_AGENT_NAME": agent.name,
-                "FLEETVIEW_HOME": str(handle.home),
-                "FLEETVIEW_API_URL": handle.api_url,
-            }),
+            env=self._env(handle),
             window=self._price_table(handle).context_window(model),
             secrets=tuple(self._current_secrets()),
         )
         return await run_loop(messages, handle, job, settings, ctx)
+
+    def _env(self, handle: AgentHandle) -> dict[str, str]:
+        """The bash tools' environment for this agent (built once per agent)."""
+        agent = handle.agent
+        env = self._envs.get(agent.id)
+        if env is None:
+            env = self._envs[agent.id] = agent_env({
+                "FLEETVIEW_AGENT_ID": agent.id,
+                "FLEETVIEW_AGENT_NAME": agent.name,
+                "FLEETVIEW_HOME": str(handle.home),
+                "FLEETVIEW_API_URL": handle.api_url,
+            })
+        return env
 
     def _cwd(self, handle: AgentHandle) -> Path:
         agent = handle.agent
@@ -123,6 +132,7 @@ class ApiRuntime:
     async def delete(self, handle: AgentHandle) -> None:
         import shutil
 
+        self._envs.pop(handle.agent.id, None)
         shutil.rmtree(handle.home / "runtimes" / "api" / handle.agent.id, ignore_errors=True)
 
     async def hook(self, handle: AgentHandle, payload: dict[str, Any]) -> None:
