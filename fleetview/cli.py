@@ -153,12 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--runtime", choices=RUNTIMES, default="sim")
         p.add_argument("--model", "-m")
         p.add_argument("--prompt", "-p", default="", help="system prompt")
-        p.add_argument("--command", dest="agent_command", metavar="CMD",
-                       help="tmux: the agent CLI to run")
+        p.add_argument(
+            "--command", dest="agent_command", metavar="CMD", help="tmux: the agent CLI to run"
+        )
         p.add_argument("--cwd", metavar="DIR")
         p.add_argument("--tool", dest="tools", action="append", default=[], metavar="TOOL")
-        p.add_argument("--config", action="extend", nargs="+", type=_config_pair, default=[],
-                       metavar="KEY=VALUE", help="runtime option (repeatable), e.g. speed=0.05")
+        p.add_argument(
+            "--config",
+            action="extend",
+            nargs="+",
+            type=_config_pair,
+            default=[],
+            metavar="KEY=VALUE",
+            help="runtime option (repeatable), e.g. speed=0.05",
+        )
         p.add_argument("--json", action="store_true")
 
     agent_options(asub.add_parser("create", help="create an agent"))
@@ -228,10 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="R", help="agent, human, @all, @idle, @RUNTIME")
     p.add_argument("--subject", required=True, metavar="S")
     p.add_argument("--body", default="", metavar="B")
-    p.add_argument("--type", default="status", choices=MESSAGE_TYPES, metavar="T",
-                   help="/".join(MESSAGE_TYPES))
-    p.add_argument("--priority", default="normal", choices=("normal", "high", "urgent"),
-                   metavar="P", help="normal/high/urgent")
+    p.add_argument(
+        "--type", default="status", choices=MESSAGE_TYPES, metavar="T", help="/".join(MESSAGE_TYPES)
+    )
+    p.add_argument(
+        "--priority",
+        default="normal",
+        choices=("normal", "high", "urgent"),
+        metavar="P",
+        help="normal/high/urgent",
+    )
     p.add_argument("--json", action="store_true")
     p = msub.add_parser("inbox", help="list messages (newest first)")
     p.add_argument("--unread", action="store_true")
@@ -275,16 +289,20 @@ async def cmd_status(client: FleetClient, args: argparse.Namespace) -> int:
         return 0
     agents = ", ".join(f"{n} {s}" for s, n in sorted(status.agents.items()) if n) or "none"
     unpriced = f" (+{status.unpriced_agents} unpriced)" if status.unpriced_agents else ""
-    print(_fields([
-        ("engine", f"pid {status.pid} at {status.url} (up {age(status.started_at)})"),
-        ("home", status.home),
-        ("version", status.version),
-        ("agents", agents),
-        ("tasks", status.tasks),
-        ("messages", status.messages),
-        ("cost", f"{cost(status.cost_usd)}{unpriced}"),
-        ("seq", status.seq),
-    ]))
+    print(
+        _fields(
+            [
+                ("engine", f"pid {status.pid} at {status.url} (up {age(status.started_at)})"),
+                ("home", status.home),
+                ("version", status.version),
+                ("agents", agents),
+                ("tasks", status.tasks),
+                ("messages", status.messages),
+                ("cost", f"{cost(status.cost_usd)}{unpriced}"),
+                ("seq", status.seq),
+            ]
+        )
+    )
     return 0
 
 
@@ -307,8 +325,7 @@ def agent_rows(agents: Sequence[Agent]) -> str:
 
 def run_rows(runs: Sequence[Run]) -> str:
     rows = [
-        (r.id, r.status, age(r.created_at), cost(r.cost_usd), r.error or r.prompt)
-        for r in runs
+        (r.id, r.status, age(r.created_at), cost(r.cost_usd), r.error or r.prompt) for r in runs
     ]
     return table(("RUN", "STATUS", "AGE", "COST", "PROMPT / ERROR"), rows)
 
@@ -370,25 +387,42 @@ async def cmd_agent(client: FleetClient, args: argparse.Namespace) -> int:
             _print_json(agent)
             return 0
         runs = await client.list_runs(agent.name, limit=10)
-        print(_fields([
-            ("name", agent.name),
-            ("id", agent.id),
-            ("runtime", agent.runtime + (" (simulated)" if agent.runtime == "sim" else "")),
-            ("model", agent.model),
-            ("status", f"{agent.status} {age(agent.status_at)} (from {agent.status_source})"),
-            ("detail", agent.detail),
-            ("parent", agent.parent_id),
-            ("cwd", agent.cwd),
-            ("command", agent.command),
-            ("cost", cost(agent.cost_usd)),
-            ("tokens", f"{agent.usage.input_tokens} in, {agent.usage.output_tokens} out, "
-                       f"{agent.usage.cache_read_tokens} cache read"),
-            ("context", f"{agent.context_tokens} / {agent.context_window or '-'} "
-                        f"({context_percent(agent)})"),
-            ("runs", agent.runs),
-            ("restarts", agent.restarts),
-            ("created", agent.created_at.isoformat(timespec="seconds")),
-        ]))
+        print(
+            _fields(
+                [
+                    ("name", agent.name),
+                    ("id", agent.id),
+                    ("runtime", agent.runtime + (" (simulated)" if agent.runtime == "sim" else "")),
+                    ("model", agent.model),
+                    (
+                        "status",
+                        f"{agent.status} {age(agent.status_at)} (from {agent.status_source})",
+                    ),
+                    ("detail", agent.detail),
+                    ("parent", agent.parent_id),
+                    ("cwd", agent.cwd),
+                    ("command", agent.command),
+                    ("cost", cost(agent.cost_usd)),
+                    (
+                        "tokens",
+                        (
+                            f"{agent.usage.input_tokens} in, {agent.usage.output_tokens} out, "
+                            f"{agent.usage.cache_read_tokens} cache read"
+                        ),
+                    ),
+                    (
+                        "context",
+                        (
+                            f"{agent.context_tokens} / {agent.context_window or '-'} "
+                            f"({context_percent(agent)})"
+                        ),
+                    ),
+                    ("runs", agent.runs),
+                    ("restarts", agent.restarts),
+                    ("created", agent.created_at.isoformat(timespec="seconds")),
+                ]
+            )
+        )
         if runs:
             print()
             print(run_rows(runs))
@@ -445,8 +479,15 @@ async def cmd_agent(client: FleetClient, args: argparse.Namespace) -> int:
 
 def task_rows(tasks: Sequence[Task]) -> str:
     rows = [
-        (t.id, t.column, t.status, t.assignee or "-", ",".join(map(str, t.deps)) or "-",
-         cost(t.cost_usd), t.title)
+        (
+            t.id,
+            t.column,
+            t.status,
+            t.assignee or "-",
+            ",".join(map(str, t.deps)) or "-",
+            cost(t.cost_usd),
+            t.title,
+        )
         for t in tasks
     ]
     return table(("ID", "COLUMN", "STATUS", "ASSIGNEE", "DEPS", "COST", "TITLE"), rows)
@@ -465,8 +506,10 @@ async def cmd_task(client: FleetClient, args: argparse.Namespace) -> int:
     if action == "add":
         if args.column not in COLUMNS:
             raise Invalid(f"unknown column {args.column!r}: use {', '.join(COLUMNS)}")
-        spec = _model(TaskSpec, {"title": args.title, "spec": args.spec,
-                                 "deps": args.dep, "column": args.column})
+        spec = _model(
+            TaskSpec,
+            {"title": args.title, "spec": args.spec, "deps": args.dep, "column": args.column},
+        )
         return _task_out(await client.add_task(spec), args, "added")
     if action == "list":
         tasks = await client.list_tasks()
@@ -482,12 +525,21 @@ async def cmd_task(client: FleetClient, args: argparse.Namespace) -> int:
         if args.json:
             _print_json(task)
             return 0
-        print(_fields([
-            ("id", task.id), ("title", task.title), ("column", task.column),
-            ("status", task.status), ("assignee", task.assignee),
-            ("deps", ", ".join(map(str, task.deps)) or "-"), ("attempts", task.attempts),
-            ("cost", cost(task.cost_usd)), ("updated", age(task.updated_at) + " ago"),
-        ]))
+        print(
+            _fields(
+                [
+                    ("id", task.id),
+                    ("title", task.title),
+                    ("column", task.column),
+                    ("status", task.status),
+                    ("assignee", task.assignee),
+                    ("deps", ", ".join(map(str, task.deps)) or "-"),
+                    ("attempts", task.attempts),
+                    ("cost", cost(task.cost_usd)),
+                    ("updated", age(task.updated_at) + " ago"),
+                ]
+            )
+        )
         if task.spec:
             print("\n" + sanitize(task.spec))
         if task.result:
@@ -512,20 +564,34 @@ async def cmd_task(client: FleetClient, args: argparse.Namespace) -> int:
 
 def message_rows(messages: Sequence[Message]) -> str:
     rows = [
-        (m.id, "*" if m.unread else "", m.priority, m.type, m.sender, m.recipient,
-         age(m.created_at), m.subject)
+        (
+            m.id,
+            "*" if m.unread else "",
+            m.priority,
+            m.type,
+            m.sender,
+            m.recipient,
+            age(m.created_at),
+            m.subject,
+        )
         for m in messages
     ]
     return table(("ID", "NEW", "PRIORITY", "TYPE", "FROM", "TO", "AGE", "SUBJECT"), rows)
 
 
 def _message_text(m: Message) -> str:
-    head = _fields([
-        ("id", f"{m.id} (thread {m.thread_id})"), ("from", m.sender), ("to", m.recipient),
-        ("type", m.type), ("priority", m.priority), ("subject", m.subject),
-        ("sent", m.created_at.isoformat(timespec="seconds")),
-        ("read", m.read_at.isoformat(timespec="seconds") if m.read_at else "unread"),
-    ])
+    head = _fields(
+        [
+            ("id", f"{m.id} (thread {m.thread_id})"),
+            ("from", m.sender),
+            ("to", m.recipient),
+            ("type", m.type),
+            ("priority", m.priority),
+            ("subject", m.subject),
+            ("sent", m.created_at.isoformat(timespec="seconds")),
+            ("read", m.read_at.isoformat(timespec="seconds") if m.read_at else "unread"),
+        ]
+    )
     return head + ("\n\n" + sanitize(m.body) if m.body else "")
 
 
@@ -533,10 +599,17 @@ async def cmd_msg(client: FleetClient, args: argparse.Namespace) -> int:
     action = args.action
     if action == "send":
         sender = os.environ.get("FLEETVIEW_AGENT_NAME") or HUMAN
-        spec = _model(MessageSpec, {
-            "to": args.to, "subject": args.subject, "body": args.body,
-            "type": args.type, "priority": args.priority, "sender": sender,
-        })
+        spec = _model(
+            MessageSpec,
+            {
+                "to": args.to,
+                "subject": args.subject,
+                "body": args.body,
+                "type": args.type,
+                "priority": args.priority,
+                "sender": sender,
+            },
+        )
         message = await client.send_message(spec)
         if args.json:
             _print_json(message)
@@ -565,8 +638,10 @@ async def cmd_msg(client: FleetClient, args: argparse.Namespace) -> int:
         if others:
             print("\nthread:")
             for other in others:
-                print(f"  #{other.id} {other.sender} -> {other.recipient} "
-                      f"({age(other.created_at)} ago): {_cell(other.subject)}")
+                print(
+                    f"  #{other.id} {other.sender} -> {other.recipient} "
+                    f"({age(other.created_at)} ago): {_cell(other.subject)}"
+                )
                 for line in sanitize(other.body).splitlines():
                     print(f"    {line}")
         return 0
@@ -595,11 +670,19 @@ async def cmd_gate(client: FleetClient, args: argparse.Namespace) -> int:
             _print_json(gates)
         elif gates:
             rows = [
-                (g.id, g.status, g.agent_name or "-", g.task_id or "-",
-                 " / ".join(g.options) or "-", g.resolution or "-", g.question)
+                (
+                    g.id,
+                    g.status,
+                    g.agent_name or "-",
+                    g.task_id or "-",
+                    " / ".join(g.options) or "-",
+                    g.resolution or "-",
+                    g.question,
+                )
                 for g in gates
             ]
-            print(table(("ID", "STATUS", "AGENT", "TASK", "OPTIONS", "RESOLUTION", "QUESTION"), rows))
+            headers = ("ID", "STATUS", "AGENT", "TASK", "OPTIONS", "RESOLUTION", "QUESTION")
+            print(table(headers, rows))
         else:
             print("no gates")
         return 0
@@ -657,7 +740,9 @@ def _run_tui(demo: bool) -> int:
             from fleetview.tui.app import run_tui as entry
     except ImportError as exc:
         if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
-            raise FleetError(f"the TUI is not available in this build ({module} is missing)") from None
+            raise FleetError(
+                f"the TUI is not available in this build ({module} is missing)"
+            ) from None
         raise FleetError(f"the TUI could not start: {exc}") from None
     return int(entry() or 0)
 

@@ -50,8 +50,7 @@ def parse_api_url(url: str) -> tuple[str, int | None]:
     host = parts.hostname
     if host not in LOOPBACK_HOSTS:
         raise Invalid(
-            f"FLEETVIEW_API_URL host {host!r} is not loopback: "
-            "the engine listens on 127.0.0.1 only"
+            f"FLEETVIEW_API_URL host {host!r} is not loopback: the engine listens on 127.0.0.1 only"
         )
     try:
         port = parts.port
@@ -195,7 +194,9 @@ def ensure_daemon(paths: FleetPaths | None = None, autostart: bool = True) -> tu
         return found
     if not autostart:
         where = url or "this home"
-        raise EngineUnavailable(f"no engine running for {paths.home} ({where}): run `fleetview serve`")
+        raise EngineUnavailable(
+            f"no engine running for {paths.home} ({where}): run `fleetview serve`"
+        )
     record = read_record(paths)
     proc: subprocess.Popen[bytes] | None = None
     if record is None:
@@ -223,9 +224,7 @@ def spawn_daemon(paths: FleetPaths) -> subprocess.Popen[bytes]:
     env["FLEETVIEW_HOME"] = str(paths.home)
     # the daemon must import this very fleetview, installed or not
     package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (package_root, env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     with open(paths.log, "ab") as log_file, open(os.devnull, "rb") as devnull:
         return subprocess.Popen(
             [sys.executable, "-m", "fleetview", "serve"],

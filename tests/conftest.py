@@ -41,9 +41,11 @@ def fleet_env(home: Path, port: int | None = None) -> dict[str, str]:
 def stop_fleet(home: Path, env: dict[str, str]) -> None:
     """`fleetview down`, then kill -9 whatever daemon the record still names."""
     with contextlib.suppress(subprocess.TimeoutExpired):
-        subprocess.run(
+        subprocess.run(  # noqa: PLW1510 (best effort)
             [sys.executable, "-m", "fleetview", "down"],
-            env=env, capture_output=True, timeout=CLI_TIMEOUT,
+            env=env,
+            capture_output=True,
+            timeout=CLI_TIMEOUT,
         )
     record = FleetPaths(home).daemon
     with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
@@ -61,7 +63,7 @@ class FleetCLI:
     def __call__(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = CLI_TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        return subprocess.run(  # noqa: PLW1510 (callers check the code)
             [sys.executable, "-m", "fleetview", *args],
             env={**self.env, **(env or {})},
             capture_output=True,
@@ -73,8 +75,11 @@ class FleetCLI:
         """Run independent commands at once (each CLI start costs ~0.4 s of imports)."""
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "fleetview", *args], env=self.env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [sys.executable, "-m", "fleetview", *args],
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for args in commands
         ]
@@ -127,8 +132,12 @@ class FleetCLI:
 
         token = self.paths.token.read_text().strip()
         response = httpx.request(
-            method, self.env["FLEETVIEW_API_URL"] + path, json=body, trust_env=False,
-            headers={"Authorization": f"Bearer {token}"}, timeout=CLI_TIMEOUT,
+            method,
+            self.env["FLEETVIEW_API_URL"] + path,
+            json=body,
+            trust_env=False,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=CLI_TIMEOUT,
         )
         assert response.status_code < 300, response.text
         return response.json()

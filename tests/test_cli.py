@@ -7,9 +7,10 @@ every CLI start pays ~0.3 s of imports.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from conftest import FleetCLI, wait_for
@@ -17,8 +18,22 @@ from conftest import FleetCLI, wait_for
 
 def test_agent_create_list_show_send(shared_cli: FleetCLI) -> None:
     cli = shared_cli
-    out = cli.ok("agent", "create", "alpha", "--runtime", "sim", "--model", "claude-sonnet-5-5",
-                 "--prompt", "be brief", "--cwd", str(cli.home), "--config", "speed=50", "seed=3")
+    out = cli.ok(
+        "agent",
+        "create",
+        "alpha",
+        "--runtime",
+        "sim",
+        "--model",
+        "claude-sonnet-5-5",
+        "--prompt",
+        "be brief",
+        "--cwd",
+        str(cli.home),
+        "--config",
+        "speed=50",
+        "seed=3",
+    )
     assert "alpha" in out
     agent = cli.json("agent", "show", "alpha")
     assert agent["name"] == "alpha" and agent["runtime"] == "sim"
@@ -35,7 +50,7 @@ def test_agent_create_list_show_send(shared_cli: FleetCLI) -> None:
     assert header.split() == ["NAME", "RUNTIME", "MODEL", "STATUS", "COST", "CONTEXT%", "DETAIL"]
     row = next(r for r in rows if r.startswith("alpha "))
     assert header.index("RUNTIME") == row.index("sim")  # aligned columns
-    status = row[header.index("STATUS"):header.index("COST")].split()
+    status = row[header.index("STATUS") : header.index("COST")].split()
     assert status[0] in ("idle", "working") and status[1][:-1].isdigit()  # `working 3s`
     assert "$" in row and "%" in row
     assert [a["name"] for a in cli.json("agent", "list")].count("alpha") == 1
@@ -71,9 +86,14 @@ def test_agent_errors_are_one_line(shared_cli: FleetCLI) -> None:
     cli = shared_cli
     cli.api("POST", "/v1/agents", {"name": "dup"})
     lines = cli.fails_many(
-        ("agent", "show", "ghost"), ("agent", "send", "ghost", "hi"), ("agent", "logs", "ghost"),
-        ("agent", "rm", "ghost"), ("agent", "restart", "ghost"), ("agent", "stop", "ghost"),
-        ("agent", "keys", "ghost", "Enter"), ("agent", "spawn", "ghost", "kid"),
+        ("agent", "show", "ghost"),
+        ("agent", "send", "ghost", "hi"),
+        ("agent", "logs", "ghost"),
+        ("agent", "rm", "ghost"),
+        ("agent", "restart", "ghost"),
+        ("agent", "stop", "ghost"),
+        ("agent", "keys", "ghost", "Enter"),
+        ("agent", "spawn", "ghost", "kid"),
         ("agent", "create", "dup"),
         ("agent", "keys", "dup", "Enter"),  # sim agents take no keys while idle
     )
@@ -88,10 +108,14 @@ def test_bad_names_and_usage(shared_cli: FleetCLI) -> None:
     assert all("invalid name" in line for line in lines), lines
     assert all(a["name"] not in bad_names for a in cli.api("GET", "/v1/agents"))
     cli.fails_many(
-        ("agent", "create", "r1", "--runtime", "cobol"), ("agent", "rm"),
-        ("agent", "frobnicate"), ("agent",), ("task", "show", "notanumber"),
+        ("agent", "create", "r1", "--runtime", "cobol"),
+        ("agent", "rm"),
+        ("agent", "frobnicate"),
+        ("agent",),
+        ("task", "show", "notanumber"),
         ("msg", "send", "--to", "x", "--subject", "x", "--type", "gossip"),
-        ("msg", "send", "--subject", "x"), code=2,
+        ("msg", "send", "--subject", "x"),
+        code=2,
     )
 
 
@@ -130,9 +154,12 @@ def test_task_errors(shared_cli: FleetCLI) -> None:
     second = cli.api("POST", "/v1/tasks", {"title": "two", "deps": [first["id"]]})
     lines = cli.fails_many(
         ("task", "dep", str(first["id"]), str(second["id"])),
-        ("task", "move", str(first["id"]), "limbo"), ("task", "add", "x", "--column", "limbo"),
-        ("task", "show", "4242"), ("task", "move", "4242", "plan"),
-        ("task", "assign", str(first["id"]), "ghost"), ("task", "rm", "4242"),
+        ("task", "move", str(first["id"]), "limbo"),
+        ("task", "add", "x", "--column", "limbo"),
+        ("task", "show", "4242"),
+        ("task", "move", "4242", "plan"),
+        ("task", "assign", str(first["id"]), "ghost"),
+        ("task", "rm", "4242"),
         ("task", "dep", str(first["id"]), "4242"),
     )
     assert "cycle" in lines[0], lines
@@ -142,12 +169,25 @@ def test_task_errors(shared_cli: FleetCLI) -> None:
 def test_messages(shared_cli: FleetCLI) -> None:
     cli = shared_cli
     cli.api("POST", "/v1/agents", {"name": "mailee"})
-    sent = cli.json("msg", "send", "--to", "mailee", "--subject", "status?", "--body", "how goes",
-                    "--type", "dispatch", "--priority", "high")
+    sent = cli.json(
+        "msg",
+        "send",
+        "--to",
+        "mailee",
+        "--subject",
+        "status?",
+        "--body",
+        "how goes",
+        "--type",
+        "dispatch",
+        "--priority",
+        "high",
+    )
     assert sent["sender"] == "human" and sent["recipient"] == "mailee"
     assert sent["type"] == "dispatch" and sent["priority"] == "high"
-    from_agent = cli.json("msg", "send", "--to", "human", "--subject", "done",
-                          env={"FLEETVIEW_AGENT_NAME": "mailee"})
+    from_agent = cli.json(
+        "msg", "send", "--to", "human", "--subject", "done", env={"FLEETVIEW_AGENT_NAME": "mailee"}
+    )
     assert from_agent["sender"] == "mailee"
     inbox = cli.ok("msg", "inbox")
     assert "SUBJECT" in inbox.splitlines()[0] and "status?" in inbox
@@ -161,16 +201,21 @@ def test_messages(shared_cli: FleetCLI) -> None:
     assert cli.json("msg", "read", str(from_agent["id"]))["read_at"] is not None
     unread = cli.api("GET", "/v1/messages?unread=true")
     assert from_agent["id"] not in [m["id"] for m in unread]
-    cli.fails_many(("msg", "show", "9999"), ("msg", "reply", "9999", "--body", "x"),
-                   ("msg", "read", "9999"))
+    cli.fails_many(
+        ("msg", "show", "9999"), ("msg", "reply", "9999", "--body", "x"), ("msg", "read", "9999")
+    )
 
 
 def test_gates(shared_cli: FleetCLI) -> None:
     cli = shared_cli
     cli.api("POST", "/v1/agents", {"name": "asker", "config": {"speed": 50, "ask_rate": 1}})
     cli.api("POST", "/v1/agents/asker/runs", {"prompt": "needs a decision"})
-    gate = wait_for(lambda: next((g for g in cli.api("GET", "/v1/gates?status=pending")
-                                  if g["agent_name"] == "asker"), None))
+    gate = wait_for(
+        lambda: next(
+            (g for g in cli.api("GET", "/v1/gates?status=pending") if g["agent_name"] == "asker"),
+            None,
+        )
+    )
     assert gate["id"] in [g["id"] for g in cli.json("gate", "list", "--status", "pending")]
     assert "QUESTION" in cli.ok("gate", "list").splitlines()[0]
     resolved = cli.json("gate", "resolve", str(gate["id"]), gate["options"][0])
@@ -235,8 +280,11 @@ def test_kill_9_recovery(fleet_cli: FleetCLI) -> None:
     assert agents["slow"]["status"] != "working"
     assert cli.json("task", "show", str(task["id"]))["title"] == "survive a crash"
     assert cli.json("msg", "show", str(message["id"]))["subject"] == "keep me"
-    rows = {line.split()[0]: line for line in cli.ok("agent", "show", "slow").splitlines()
-            if line.split()[:1] and line.split()[0].isdigit()}
+    rows = {
+        line.split()[0]: line
+        for line in cli.ok("agent", "show", "slow").splitlines()
+        if line.split()[:1] and line.split()[0].isdigit()
+    }
     assert "interrupted" in rows[str(run["id"])]
     assert cli.api("GET", f"/v1/runs/{quick['id']}")["status"] == "completed"
 
@@ -250,3 +298,29 @@ def _alive(pid: int) -> bool:
         return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_sanitize_strips_escapes_and_controls() -> None:
+    from fleetview.sanitize import sanitize
+
+    assert sanitize("\x1b[1;31mred\x1b[0m") == "red"
+    assert sanitize("a\x1b]0;evil title\x07b") == "ab"  # OSC ended by BEL
+    assert sanitize("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b") == "alinkb"  # OSC 8, ST
+    assert sanitize("a\x1bP+q544e\x1b\\b") == "ab"  # DCS
+    assert sanitize("a\x1b(Bb\x1b7c\x1bcd") == "abcd"  # charset, save cursor, reset
+    assert sanitize("a\x9b2Jb\x9d0;t\x9cc") == "abc"  # 8-bit CSI and OSC
+    assert sanitize("line\r\nnext\ttab\x00\x08\x7f\x85") == "line\nnext\ttab"
+    assert sanitize("unterminated \x1b]0;title") == "unterminated "
+    assert sanitize("héllo ✓ 日本") == "héllo ✓ 日本"
+
+
+def test_client_and_cli_imports_stay_light() -> None:
+    code = (
+        "import sys, fleetview.client, fleetview.cli, fleetview.daemon;"
+        "heavy = {'fastapi', 'uvicorn', 'textual', 'anthropic', 'starlette', 'libtmux'};"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
+import socket
 import stat
+import subprocess
+import sys
 import time
 
 import httpx
 import pytest
+from conftest import FleetCLI, free_port, wait_for
 
 from fleetview.client import FleetClient
+from fleetview.daemon import DEFAULT_PORT
 from fleetview.errors import NotFound, Unauthorized
 from fleetview.models import AgentSpec, RunRequest, TaskSpec
-
-from conftest import FleetCLI, free_port, wait_for
 
 
 def _started(cli: FleetCLI) -> tuple[str, str]:
@@ -30,8 +35,12 @@ def _auth(token: str) -> dict[str, str]:
 
 def test_every_route_needs_the_token(shared_cli: FleetCLI) -> None:
     url, token = _started(shared_cli)
-    for method, path in (("GET", "/v1/agents"), ("GET", "/v1/status"),
-                         ("POST", "/v1/shutdown"), ("GET", "/v1/events")):
+    for method, path in (
+        ("GET", "/v1/agents"),
+        ("GET", "/v1/status"),
+        ("POST", "/v1/shutdown"),
+        ("GET", "/v1/events"),
+    ):
         missing = httpx.request(method, url + path, trust_env=False)
         wrong = httpx.request(method, url + path, headers=_auth("x" * len(token)), trust_env=False)
         for response in (missing, wrong):
@@ -44,16 +53,19 @@ def test_every_route_needs_the_token(shared_cli: FleetCLI) -> None:
 
 def test_bad_request_bodies_name_the_field(shared_cli: FleetCLI) -> None:
     url, token = _started(shared_cli)
-    response = httpx.post(url + "/v1/agents", json={"name": "a b"}, headers=_auth(token),
-                          trust_env=False)
+    response = httpx.post(
+        url + "/v1/agents", json={"name": "a b"}, headers=_auth(token), trust_env=False
+    )
     assert response.status_code == 422
     assert response.json()["error"].startswith("invalid body: field 'name': invalid name 'a b'")
-    response = httpx.post(url + "/v1/tasks", json={"title": "t", "colour": "x"},
-                          headers=_auth(token), trust_env=False)
+    response = httpx.post(
+        url + "/v1/tasks", json={"title": "t", "colour": "x"}, headers=_auth(token), trust_env=False
+    )
     assert response.status_code == 422
     assert "'colour'" in response.json()["error"]
-    response = httpx.get(url + "/v1/runs/1", params={"wait": "soon"}, headers=_auth(token),
-                         trust_env=False)
+    response = httpx.get(
+        url + "/v1/runs/1", params={"wait": "soon"}, headers=_auth(token), trust_env=False
+    )
     assert response.status_code == 422
     assert "field 'wait'" in response.json()["error"]
 
@@ -63,7 +75,8 @@ def _listening_addresses(port: int) -> list[str]:
     found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            lines = open(table).read().splitlines()[1:]
+            with open(table) as handle:
+                lines = handle.read().splitlines()[1:]
         except FileNotFoundError:
             continue
         for line in lines:
@@ -167,9 +180,9 @@ async def test_long_poll_returns_the_finished_run(shared_cli: FleetCLI) -> None:
 
 def test_stale_record_is_cleaned_up_and_a_new_engine_starts(fleet_cli: FleetCLI) -> None:
     fleet_cli.paths.ensure()
-    fleet_cli.paths.daemon.write_text(json.dumps(
-        {"pid": 999_999_999 % 4_000_000, "url": "http://127.0.0.1:1", "started_at": "x"}
-    ))
+    fleet_cli.paths.daemon.write_text(
+        json.dumps({"pid": 999_999_999 % 4_000_000, "url": "http://127.0.0.1:1", "started_at": "x"})
+    )
     out = fleet_cli.json("status")
     assert out["pid"] == fleet_cli.daemon_pid() != 999_999_999 % 4_000_000
     fleet_cli.ok("down")
@@ -186,3 +199,51 @@ def _alive(pid: int) -> bool:
         return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_port_falls_back_when_7777_is_taken(fleet_cli: FleetCLI) -> None:
+    env = {k: v for k, v in fleet_cli.env.items() if k != "FLEETVIEW_API_URL"}
+    cli = FleetCLI(fleet_cli.home, env)
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # if someone else holds 7777, fine too
+            squatter.bind(("127.0.0.1", DEFAULT_PORT))
+            squatter.listen()
+        try:
+            status = cli.json("status")  # URL comes from daemon.json, not the environment
+            assert status["url"].startswith("http://127.0.0.1:")
+            assert not status["url"].endswith(f":{DEFAULT_PORT}")
+            assert json.loads(cli.paths.daemon.read_text())["url"] == status["url"]
+        finally:
+            cli.stop()
+
+
+def test_sigterm_stops_cleanly_and_the_token_is_reused(fleet_cli: FleetCLI) -> None:
+    def serve() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fleetview", "serve"],
+            env=fleet_cli.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = serve()
+    wait_for(lambda: fleet_cli.paths.daemon.exists(), timeout=8)
+    token = fleet_cli.paths.token.read_text()
+    assert stat.S_IMODE(os.stat(fleet_cli.paths.token).st_mode) == 0o600
+    record = json.loads(fleet_cli.paths.daemon.read_text())
+    assert record["pid"] == first.pid and record["url"] == fleet_cli.env["FLEETVIEW_API_URL"]
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=8) == 0
+    assert not fleet_cli.paths.daemon.exists()
+    assert "Traceback" not in first.stderr.read()  # type: ignore[union-attr]
+
+    second = serve()
+    try:
+        wait_for(lambda: fleet_cli.paths.daemon.exists(), timeout=8)
+        assert fleet_cli.paths.token.read_text() == token
+    finally:
+        second.send_signal(signal.SIGINT)
+        assert second.wait(timeout=8) == 0
+    assert not fleet_cli.paths.daemon.exists()

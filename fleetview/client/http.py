@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -57,9 +57,7 @@ class FleetClient:
         )
 
     @classmethod
-    async def connect(
-        cls, paths: FleetPaths | None = None, autostart: bool = True
-    ) -> FleetClient:
+    async def connect(cls, paths: FleetPaths | None = None, autostart: bool = True) -> FleetClient:
         """A client for this home's engine, starting the engine if none runs."""
         from fleetview.daemon import ensure_daemon
 
@@ -69,7 +67,7 @@ class FleetClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> FleetClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -96,9 +94,11 @@ class FleetClient:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
-            raise EngineUnavailable(f"the engine at {self.url} did not answer in time ({exc!r})") from None
+            raise EngineUnavailable(
+                f"the engine at {self.url} did not answer in time ({type(exc).__name__})"
+            ) from None
         except httpx.HTTPError as exc:
-            raise EngineUnavailable(f"no engine at {self.url}: {exc or type(exc).__name__}") from None
+            raise EngineUnavailable(_unreachable(self.url, exc)) from None
         if response.status_code >= 400:
             raise _error_from(response)
         return response.json()
@@ -241,7 +241,8 @@ class FleetClient:
     # ---- gates ------------------------------------------------------------------------
 
     async def list_gates(self, status: str | None = None) -> list[Gate]:
-        return _GATES.validate_python(await self._call("GET", "/v1/gates", params={"status": status}))
+        data = await self._call("GET", "/v1/gates", params={"status": status})
+        return _GATES.validate_python(data)
 
     async def resolve_gate(self, gate_id: int, resolution: str) -> Gate:
         data = await self._call(
@@ -267,7 +268,11 @@ class FleetClient:
                     if line.strip():
                         yield Event.model_validate_json(line)
         except httpx.HTTPError as exc:
-            raise EngineUnavailable(f"event stream from {self.url} broke: {exc or type(exc).__name__}") from None
+            raise EngineUnavailable(_unreachable(self.url, exc)) from None
+
+
+def _unreachable(url: str, exc: Exception) -> str:
+    return f"no engine at {url}: {exc or type(exc).__name__}"
 
 
 def _seg(ref: str) -> str:

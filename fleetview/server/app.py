@@ -15,7 +15,7 @@ import inspect
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -133,8 +133,7 @@ def describe_validation_error(exc: RequestValidationError) -> str:
     kind = first.get("type", "")
     message = str(first.get("msg", "invalid value"))
     for prefix in ("Value error, ", "Assertion failed, "):
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
+        message = message.removeprefix(prefix)
     if kind == "json_invalid":
         return f"invalid {where}: not valid JSON ({first.get('ctx', {}).get('error', message)})"
     if kind == "missing" and not field:
@@ -166,7 +165,9 @@ class TokenAuth:
             if not secrets.compare_digest(given, self.expected):
                 reason = "missing token" if not given else "wrong token"
                 response = _error(
-                    401, f"unauthorized: {reason} (send Authorization: Bearer <FLEETVIEW_HOME/token>)"
+                    401,
+                    f"unauthorized: {reason} "
+                    "(send Authorization: Bearer <the token in FLEETVIEW_HOME/token>)",
                 )
                 await response(scope, receive, send)
                 return
@@ -176,9 +177,7 @@ class TokenAuth:
 # ---- the app -----------------------------------------------------------------------
 
 
-def create_app(
-    engine: Engine, token: str, shutdown: Callable[[], None] | None = None
-) -> FastAPI:
+def create_app(engine: Engine, token: str, shutdown: Callable[[], None] | None = None) -> FastAPI:
     """The API over `engine`; `shutdown` is called (soon after replying) by POST /v1/shutdown."""
     app = FastAPI(
         title="fleetview engine",
@@ -280,7 +279,7 @@ def create_app(
         return Lines(lines=await _v(engine.logs(ref, lines=lines)))
 
     @app.post("/v1/agents/{ref}/hook")
-    async def hook(ref: str, payload: dict[str, Any] = Body(...)) -> Ok:
+    async def hook(ref: str, payload: Annotated[dict[str, Any], Body()]) -> Ok:
         await engine.hook(ref, payload)
         return Ok()
 
