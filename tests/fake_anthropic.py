@@ -120,6 +120,8 @@ class FakeAnthropic:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.connections = 0
+        self.reject_forcing: set[str] = set()
+        """Models that answer a forced tool_choice with a 400, as Opus 5.5 does."""
         self._script: deque[Reply | Fault] = deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -201,10 +203,15 @@ class FakeAnthropic:
                 "type": "not_found_error", "message": f"{method} {path}"}})
             return True
         body = json.loads(raw or b"{}")
+        forced = (body.get("tool_choice") or {}).get("type") in ("tool", "any")
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
-            item = self._script.popleft() if self._script else None
+            if forced and body.get("model") in self.reject_forcing:
+                item: Reply | Fault | None = Fault.http(400, "invalid_request_error")
+                item.message = "tool_choice forcing tool use is not supported with this model"
+            else:
+                item = self._script.popleft() if self._script else None
         if item is None:
             item = self.default(body)
         if isinstance(item, Fault):

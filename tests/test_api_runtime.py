@@ -161,7 +161,7 @@ async def test_schema_report_forced_when_model_ends_without_it(
 ) -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
     fake.push(Reply.text("All fine."), Reply.tool("report", {"ok": True}))
-    await make_agent(engine)
+    await make_agent(engine, model="claude-opus-5")
     done = await run(engine, "a1", "check", schema=schema)
     assert done.status == "completed", done.error
     assert done.data == {"ok": True}
@@ -172,11 +172,51 @@ async def test_schema_report_forced_when_model_ends_without_it(
 async def test_schema_report_forced_on_final_turn(engine: Engine, fake: FakeAnthropic) -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
     fake.push(Reply.tool("bash", {"command": "true"}), Reply.tool("report", {"ok": False}))
-    await make_agent(engine, max_turns=2)
+    await make_agent(engine, model="claude-haiku-4-5", max_turns=2)
     done = await run(engine, "a1", "check", schema=schema)
     assert done.status == "completed", done.error
     assert "tool_choice" not in fake.requests[0]
     assert fake.requests[1]["tool_choice"] == {"type": "tool", "name": "report"}
+
+
+async def test_report_asked_in_words_where_forcing_is_refused(
+    engine: Engine, fake: FakeAnthropic
+) -> None:
+    """Opus 5.5, Fable 5.1 and Sonnet 5.5 answer a forced tool_choice with a 400."""
+    fake.reject_forcing = {"claude-sonnet-5-5", "claude-opus-4-8"}
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    fake.push(Reply.text("All fine."), Reply.tool("report", {"ok": True}))
+    await make_agent(engine, "known", model="claude-sonnet-5-5", max_turns=3)
+    done = await run(engine, "known", "check", schema=schema)
+    assert done.status == "completed", done.error
+    assert all("tool_choice" not in r for r in fake.requests)
+    assert "Call the report tool now" in texts(fake.requests[1]["messages"][-1])
+
+    # a model not known to refuse: the 400 is seen once, the request is resent unforced,
+    # and later runs on that model ask in words from the start
+    fake.requests.clear()
+    fake.push(Reply.text("fine"), Reply.tool("report", {"ok": True}),
+              Reply.text("fine"), Reply.tool("report", {"ok": False}))
+    await make_agent(engine, "learner", model="claude-opus-4-8")
+    first = await run(engine, "learner", "check", schema=schema)
+    assert first.status == "completed", first.error
+    assert [("tool_choice" in r) for r in fake.requests] == [False, True, False]
+    second = await run(engine, "learner", "again", schema=schema)
+    assert second.status == "completed" and second.data == {"ok": False}
+    assert all("tool_choice" not in r for r in fake.requests[3:])
+
+
+async def test_last_turn_asks_for_report_in_words_where_forcing_is_refused(
+    engine: Engine, fake: FakeAnthropic
+) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    fake.push(Reply.tool("bash", {"command": "true"}), Reply.tool("report", {"ok": True}))
+    await make_agent(engine, model="claude-opus-5-5", max_turns=2)
+    done = await run(engine, "a1", "check", schema=schema)
+    assert done.status == "completed", done.error
+    last = fake.requests[1]["messages"][-1]["content"]
+    assert [b["type"] for b in last] == ["tool_result", "text"]
+    assert "last turn" in last[1]["text"] and "tool_choice" not in fake.requests[1]
 
 
 async def test_max_tokens_is_truncation(engine: Engine, fake: FakeAnthropic) -> None:
@@ -467,3 +507,65 @@ async def test_key_is_never_stored_or_logged(
         if path.is_file():
             assert TEST_KEY.encode() not in path.read_bytes(), path
     assert TEST_KEY not in caplog.text
+
+
+# -- the simulated model on the same loop (issue item 6) --------------------------------------
+
+
+async def test_simulated_messages_drive_the_real_loop(engine: Engine, fake: FakeAnthropic) -> None:
+    from fleetview.runtimes.api import ApiRuntime
+    from fleetview.runtimes.api_sim import SimulatedMessages
+
+    simulated = SimulatedMessages(seed=7, chunk_delay=0, tool_rate=1.0)
+    engine._runtimes["sim"] = ApiRuntime(messages_client=simulated)  # the sim seat, for this test
+    await engine.create_agent(AgentSpec(name="demo", runtime="sim", prompt="demo agent"))
+    first = await run(engine, "demo", "look around")
+    assert first.status == "completed", first.error
+    assert first.text.startswith("[simulated]")
+    logs = "\n".join(await engine.logs("demo"))
+    assert "$ " in logs and "[exit status 0]" in logs
+    schema = {"type": "object", "properties": {"files": {"type": "integer", "minimum": 1},
+              "verdict": {"enum": ["ok", "bad"]}}, "required": ["files", "verdict"]}
+    second = await run(engine, "demo", "report", schema=schema)
+    assert second.status == "completed", second.error
+    assert second.data["verdict"] in ("ok", "bad") and second.data["files"] >= 1
+    agent = engine.get_agent("demo")
+    assert agent.usage.input_tokens > 0 and agent.usage.cache_read_tokens > 0
+    assert agent.context_tokens > 0
+    assert fake.requests == []
+
+
+def test_api_runtime_with_simulated_model_never_imports_anthropic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = f"""
+import asyncio, sys
+from pathlib import Path
+from fleetview.models import Agent, Run
+from fleetview.runtimes.base import RunInput
+from fleetview.runtimes.api import ApiRuntime
+from fleetview.runtimes.api_sim import SimulatedMessages
+
+class Handle:
+    agent = Agent(id="x1", name="x", runtime="sim", cwd={str(tmp_path)!r})
+    home = Path({str(tmp_path)!r}); api_url = ""; _state = {{}}
+    def output(self, text, stream="text"): pass
+    def set_status(self, status, source="event", detail=None): pass
+    def set_detail(self, detail): pass
+    def add_usage(self, usage, model=None): pass
+    def set_context(self, tokens, window=None): pass
+    def state(self): return dict(self._state)
+    async def save_state(self, state): self._state = dict(state)
+
+runtime = ApiRuntime(messages_client=SimulatedMessages(chunk_delay=0, tool_rate=1.0))
+run = Run(id=1, agent_id="x1", agent_name="x", prompt="hi")
+outcome = asyncio.run(runtime.execute(Handle(), RunInput(run=run)))
+assert outcome.status == "completed", outcome
+assert "anthropic" not in sys.modules
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=30, cwd=str(Path(__file__).resolve().parent.parent))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -22,6 +22,9 @@ from fleetview.runtimes.api_tools import agent_env
 from fleetview.runtimes.base import AgentHandle, RunInput, RunOutcome
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+NO_FORCED_TOOL_CHOICE = ("claude-fable-5-1", "claude-opus-5-5", "claude-sonnet-5-5")
+"""Models documented to answer a forced tool_choice with a 400 (their docs'
+"forced tool use returns an error"); others found to do so are added at run time."""
 MISSING_KEY = "ANTHROPIC_API_KEY is not set"
 
 
@@ -36,6 +39,7 @@ class ApiRuntime:
         self._secrets: list[str] = []
         self._prices: PriceTable | None = None
         self._envs: dict[str, dict[str, str]] = {}
+        self._no_forcing: set[str] = set()
 
     # -- client -----------------------------------------------------------------
 
@@ -96,8 +100,17 @@ class ApiRuntime:
             env=self._env(handle),
             window=self._price_table(handle).context_window(model),
             secrets=tuple(self._current_secrets()),
+            can_force_tool=self._can_force(model),
+            on_forcing_rejected=lambda: self._no_forcing.add(model),
         )
         return await run_loop(messages, handle, job, settings, ctx)
+
+    def _can_force(self, model: str) -> bool:
+        name = model.removeprefix("sim:")
+        if name in self._no_forcing:
+            return False
+        return not any(name == m or name.startswith(m + "-") or name.startswith(m + "[")
+                       for m in NO_FORCED_TOOL_CHOICE)
 
     def _env(self, handle: AgentHandle) -> dict[str, str]:
         """The bash tools' environment for this agent (built once per agent)."""

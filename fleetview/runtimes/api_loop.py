@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,14 @@ class LoopSettings:
         return settings
 
 
+REPORT_NOW = "Call the report tool now with the result, matching its schema."
+LAST_TURN = "This is your last turn: call the report tool now with the result."
+
+
+class ForcingRejected(Exception):
+    """The model refused a forced tool_choice (400): ask in words instead."""
+
+
 class RunFailed(Exception):
     """Ends a run as `failed` with a one-line reason."""
 
@@ -87,6 +96,10 @@ class LoopContext:
     env: dict[str, str]
     window: int | None
     secrets: tuple[str, ...] = ()
+    can_force_tool: bool = True
+    """False for models that answer a forced `tool_choice` with a 400 (Opus 5.5,
+    Fable 5.1, Sonnet 5.5): the report is then asked for in words instead."""
+    on_forcing_rejected: Callable[[], None] | None = None
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -173,11 +186,23 @@ async def run_loop(
                 params["system"] = handle.agent.prompt
             if tools:
                 params["tools"] = tools
-            if report_schema is not None and (force_report or final_step):
+            wants_report = report_schema is not None and (force_report or final_step)
+            if wants_report and ctx.can_force_tool:
                 params["tool_choice"] = {"type": "tool", "name": REPORT_TOOL_NAME}
+            elif wants_report and final_step and not force_report:
+                _append_user(conversation, [{"type": "text", "text": LAST_TURN}])
             if settings.effort:
                 params["output_config"] = {"effort": settings.effort}
-            message = await _request(messages_client, handle, params, settings, ctx)
+            try:
+                message = await _request(messages_client, handle, params, settings, ctx)
+            except ForcingRejected:
+                ctx.can_force_tool = False
+                if ctx.on_forcing_rejected is not None:
+                    ctx.on_forcing_rejected()
+                del params["tool_choice"]
+                if final_step and not force_report:
+                    _append_user(conversation, [{"type": "text", "text": LAST_TURN}])
+                message = await _request(messages_client, handle, params, settings, ctx)
             _record_usage(handle, message, ctx)
             content = ctx.scrub_value(_content_params(message))
             text = "".join(b["text"] for b in content if b["type"] == "text")
@@ -221,10 +246,7 @@ async def run_loop(
                     )
                 reminders += 1
                 force_report = True
-                _append_user(conversation, [{
-                    "type": "text",
-                    "text": "Call the report tool now with the result, matching its schema.",
-                }])
+                _append_user(conversation, [{"type": "text", "text": REPORT_NOW}])
                 await commit()
                 continue
             await commit()
@@ -260,6 +282,8 @@ async def _request(
             reason = ctx.scrub(reason)
             if kind == "auth":
                 raise RunFailed(reason, stop_reason="error", auth=True) from None
+            if kind == "fatal" and "tool_choice" in params and _is_bad_request(exc):
+                raise ForcingRejected(reason) from None
             if kind == "fatal":
                 log.warning("api run failed: %s", reason)
                 raise RunFailed(reason, stop_reason="error") from None
@@ -345,6 +369,12 @@ def classify(exc: BaseException) -> tuple[str, str, float | None]:
     if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError, IndexError)):
         return "fatal", _one_line(f"malformed response: {name}: {exc}"), None
     return "fatal", _one_line(f"{name}: {exc}"), None
+
+
+def _is_bad_request(exc: BaseException) -> bool:
+    return getattr(exc, "status_code", None) == 400 and (
+        getattr(exc, "type", None) in (None, "invalid_request_error")
+    )
 
 
 def _retry_after(exc: BaseException) -> float | None:
