@@ -36,9 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fleetview.engine.core import Engine  # noqa: E402
-from fleetview.models import AgentSpec, RunRequest  # noqa: E402
-from fleetview.paths import FleetPaths  # noqa: E402
+from fleetview.engine.core import Engine
+from fleetview.models import AgentSpec, RunRequest
+from fleetview.paths import FleetPaths
 
 MODEL = "claude-sonnet-5-5"
 
@@ -58,8 +58,9 @@ async def fleetview_run(home: Path, agents: int, runs: int) -> tuple[float, floa
     try:
         names = [f"bench-{i:03d}" for i in range(agents)]
         for name in names:
-            await engine.create_agent(AgentSpec(name=name, runtime="api", model=MODEL,
-                                                prompt="You are a benchmark."))
+            await engine.create_agent(
+                AgentSpec(name=name, runtime="api", model=MODEL, prompt="You are a benchmark.")
+            )
 
         async def one_agent(name: str) -> int:
             failed = 0
@@ -91,8 +92,14 @@ class BareHandle:
     def __init__(self, index: int, home: Path) -> None:
         from fleetview.models import Agent
 
-        self.agent = Agent(id=f"bare{index}", name=f"bare-{index}", runtime="api", model=MODEL,
-                           prompt="You are a benchmark.", cwd=str(home))
+        self.agent = Agent(
+            id=f"bare{index}",
+            name=f"bare-{index}",
+            runtime="api",
+            model=MODEL,
+            prompt="You are a benchmark.",
+            cwd=str(home),
+        )
         self.home = home
         self.api_url = ""
         self._state: dict = {}
@@ -121,8 +128,12 @@ async def runtime_only_run(home: Path, agents: int, runs: int) -> float:
 
     async def one_agent(handle: BareHandle) -> None:
         for index in range(runs):
-            run = Run(id=index, agent_id=handle.agent.id, agent_name=handle.agent.name,
-                      prompt=f"turn {index}")
+            run = Run(
+                id=index,
+                agent_id=handle.agent.id,
+                agent_name=handle.agent.name,
+                prompt=f"turn {index}",
+            )
             await runtime.execute(handle, RunInput(run=run))  # type: ignore[arg-type]
 
     await one_agent(BareHandle(-1, home))
@@ -149,15 +160,22 @@ async def plain_run(agents: int, runs: int) -> tuple[float, int]:
             messages.append({"role": "user", "content": [{"type": "text", "text": f"turn {turn}"}]})
             try:
                 async with client.messages.stream(
-                    model=MODEL, max_tokens=8192, system="You are a benchmark.",
-                    messages=messages, tools=[BASH_TOOL],
+                    model=MODEL,
+                    max_tokens=8192,
+                    system="You are a benchmark.",
+                    messages=messages,
+                    tools=[BASH_TOOL],
                 ) as stream:
                     async for _ in stream:
                         pass
                     final = await stream.get_final_message()
-                messages.append({"role": "assistant", "content": [
-                    {"type": "text", "text": final.content[0].text}]})
-            except Exception:
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": [{"type": "text", "text": final.content[0].text}],
+                    }
+                )
+            except Exception:  # noqa: BLE001 - a failed request is counted, not fatal
                 failures += 1
 
     await one_agent(-1)
@@ -173,14 +191,19 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--runs", type=int, default=5, help="sequential turns per agent")
     parser.add_argument("--delay", type=float, default=0.05, help="fake server delay (s)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="alternate the two workloads this many times; report medians")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="alternate the two workloads this many times; report medians",
+    )
     args = parser.parse_args()
     import anthropic  # noqa: F401  - loaded up front so it is not counted as agents' memory
 
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "fake_anthropic.py"), "--delay", str(args.delay)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stdout is not None
@@ -193,7 +216,8 @@ def main() -> None:
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
                 seconds, mb_per_agent, failed = asyncio.run(
-                    fleetview_run(Path(tmp) / "home", args.agents, args.runs))
+                    fleetview_run(Path(tmp) / "home", args.agents, args.runs)
+                )
             fv_times.append(seconds)
             memory.append(mb_per_agent)
             fv_failed += failed
@@ -213,15 +237,23 @@ def main() -> None:
     print("runtime-only (s):   " + ", ".join(f"{t:.2f}" for t in bare_times))
     bare_rate = turns / statistics.median(bare_times)
     ideal = args.agents / args.delay if args.delay else float("inf")
-    print(f"agents={args.agents} turns/agent={args.runs} server delay={args.delay * 1000:.0f} ms"
-          f" (ideal {ideal:.0f} turns/s)")
-    print(f"fleetview engine : {turns} turns in {fv_time:6.2f} s = {fv_rate:7.1f} turns/s"
-          f"  (failed {fv_failed})")
-    print(f"plain anthropic  : {turns} turns in {plain_time:6.2f} s = {plain_rate:7.1f} turns/s"
-          f"  (failed {plain_failed})")
+    print(
+        f"agents={args.agents} turns/agent={args.runs} server delay={args.delay * 1000:.0f} ms"
+        f" (ideal {ideal:.0f} turns/s)"
+    )
+    print(
+        f"fleetview engine : {turns} turns in {fv_time:6.2f} s = {fv_rate:7.1f} turns/s"
+        f"  (failed {fv_failed})"
+    )
+    print(
+        f"plain anthropic  : {turns} turns in {plain_time:6.2f} s = {plain_rate:7.1f} turns/s"
+        f"  (failed {plain_failed})"
+    )
     print(f"api runtime alone: {bare_rate:7.1f} turns/s (loop without the engine: bare handles)")
-    print(f"ratio fleetview/plain = {fv_rate / plain_rate:.2f} (target >= 0.9); "
-          f"runtime-alone/plain = {bare_rate / plain_rate:.2f}")
+    print(
+        f"ratio fleetview/plain = {fv_rate / plain_rate:.2f} (target >= 0.9); "
+        f"runtime-alone/plain = {bare_rate / plain_rate:.2f}"
+    )
     print(f"engine memory: {mb_per_agent * 1024:.0f} KB RSS per agent (worst of the repeats)")
 
 

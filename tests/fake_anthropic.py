@@ -37,7 +37,9 @@ def usage(
         "output_tokens": output_tokens,
         "cache_creation_input_tokens": writes,
         "cache_read_input_tokens": cache_read,
-        "cache_creation": None if writes is None else {
+        "cache_creation": None
+        if writes is None
+        else {
             "ephemeral_5m_input_tokens": cache_5m or 0,
             "ephemeral_1h_input_tokens": cache_1h or 0,
         },
@@ -62,8 +64,9 @@ class Reply:
     @classmethod
     def tool(cls, name: str, input: dict[str, Any], text: str | None = None, **kw: Any) -> Reply:
         blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-        blocks.append({"type": "tool_use", "id": f"toolu_{next(_ids):06d}", "name": name,
-                       "input": input})
+        blocks.append(
+            {"type": "tool_use", "id": f"toolu_{next(_ids):06d}", "name": name, "input": input}
+        )
         kw.setdefault("stop_reason", "tool_use")
         return cls(blocks, **kw)
 
@@ -113,8 +116,9 @@ class Fault:
 class FakeAnthropic:
     """The fake server; `start()` returns its base URL."""
 
-    def __init__(self, default: Callable[[dict[str, Any]], Reply] | None = None,
-                 delay: float = 0.0) -> None:
+    def __init__(
+        self, default: Callable[[dict[str, Any]], Reply] | None = None, delay: float = 0.0
+    ) -> None:
         self.default = default or (lambda body: Reply.text("ok"))
         self.delay = delay
         self.requests: list[dict[str, Any]] = []
@@ -196,11 +200,23 @@ class FakeAnthropic:
         finally:
             writer.close()
 
-    async def _respond(self, method: str, path: str, headers: dict[str, str], raw: bytes,
-                       writer: asyncio.StreamWriter) -> bool:
+    async def _respond(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        raw: bytes,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
         if method != "POST" or path != "/v1/messages":
-            await _send_json(writer, 404, {"type": "error", "error": {
-                "type": "not_found_error", "message": f"{method} {path}"}})
+            await _send_json(
+                writer,
+                404,
+                {
+                    "type": "error",
+                    "error": {"type": "not_found_error", "message": f"{method} {path}"},
+                },
+            )
             return True
         body = json.loads(raw or b"{}")
         forced = (body.get("tool_choice") or {}).get("type") in ("tool", "any")
@@ -233,8 +249,12 @@ class FakeAnthropic:
 
     async def _fault(self, fault: Fault, writer: asyncio.StreamWriter) -> bool:
         if fault.kind == "status":
-            await _send_json(writer, fault.status, {"type": "error", "error": {
-                "type": fault.error_type, "message": fault.message}}, fault.headers)
+            await _send_json(
+                writer,
+                fault.status,
+                {"type": "error", "error": {"type": fault.error_type, "message": fault.message}},
+                fault.headers,
+            )
             return True
         await _start_sse(writer)
         if fault.kind == "malformed":
@@ -242,8 +262,16 @@ class FakeAnthropic:
             await _send_chunk(writer, b"")
             return True
         if fault.kind == "sse_error":
-            await _send_chunk(writer, _sse("error", {"type": "error", "error": {
-                "type": fault.error_type, "message": fault.message}}))
+            await _send_chunk(
+                writer,
+                _sse(
+                    "error",
+                    {
+                        "type": "error",
+                        "error": {"type": fault.error_type, "message": fault.message},
+                    },
+                ),
+            )
             await _send_chunk(writer, b"")
             return True
         message = _message("claude-test", Reply.text("this will be cut off"))
@@ -275,32 +303,80 @@ def _sse_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
-            events.append(("content_block_start", {"type": "content_block_start", "index": index,
-                                                    "content_block": {"type": "text", "text": ""}}))
+            events.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+            )
             text = block["text"]
-            for piece in [text[i:i + 16] for i in range(0, len(text), 16)] or [""]:
-                events.append(("content_block_delta", {
-                    "type": "content_block_delta", "index": index,
-                    "delta": {"type": "text_delta", "text": piece}}))
+            for piece in [text[i : i + 16] for i in range(0, len(text), 16)] or [""]:
+                events.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": "text_delta", "text": piece},
+                        },
+                    )
+                )
         else:
-            events.append(("content_block_start", {
-                "type": "content_block_start", "index": index,
-                "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"],
-                                  "input": {}}}))
+            events.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {
+                            "type": "tool_use",
+                            "id": block["id"],
+                            "name": block["name"],
+                            "input": {},
+                        },
+                    },
+                )
+            )
             encoded = json.dumps(block["input"])
             for i in range(0, len(encoded), 12):
-                events.append(("content_block_delta", {
-                    "type": "content_block_delta", "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": encoded[i:i + 12]}}))
+                events.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {
+                                "type": "input_json_delta",
+                                "partial_json": encoded[i : i + 12],
+                            },
+                        },
+                    )
+                )
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
     events.append(("ping", {"type": "ping"}))
     final = message["usage"]
-    events.append(("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-        "usage": {k: final[k] for k in ("input_tokens", "output_tokens",
-                                        "cache_creation_input_tokens", "cache_read_input_tokens")},
-    }))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {
+                    k: final[k]
+                    for k in (
+                        "input_tokens",
+                        "output_tokens",
+                        "cache_creation_input_tokens",
+                        "cache_read_input_tokens",
+                    )
+                },
+            },
+        )
+    )
     events.append(("message_stop", {"type": "message_stop"}))
     return events
 
@@ -309,22 +385,29 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-async def _send_json(writer: asyncio.StreamWriter, status: int, payload: dict[str, Any],
-                     headers: dict[str, str] | None = None) -> None:
+async def _send_json(
+    writer: asyncio.StreamWriter,
+    status: int,
+    payload: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> None:
     body = json.dumps(payload).encode()
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     writer.write(
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
         f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
-        f"request-id: req_fake\r\n{extra}\r\n".encode() + body
+        f"request-id: req_fake\r\n{extra}\r\n".encode()
+        + body
     )
     await writer.drain()
 
 
 async def _start_sse(writer: asyncio.StreamWriter) -> None:
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                 b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
-                 b"request-id: req_fake\r\n\r\n")
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
+        b"request-id: req_fake\r\n\r\n"
+    )
     await writer.drain()
 
 
@@ -333,8 +416,14 @@ async def _send_chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
     await writer.drain()
 
 
-_REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error", 529: "Overloaded"}
+_REASONS = {
+    200: "OK",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    529: "Overloaded",
+}
 
 
 def main() -> None:

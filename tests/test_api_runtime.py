@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fake_anthropic import FakeAnthropic, Fault, Reply, usage
+
 from fleetview.engine.core import Engine
 from fleetview.models import Agent, AgentSpec, Run, RunRequest
 from fleetview.paths import FleetPaths
@@ -52,16 +52,33 @@ async def engine(home: FleetPaths, fake: FakeAnthropic) -> AsyncIterator[Engine]
     await eng.close()
 
 
-async def make_agent(engine: Engine, name: str = "a1", model: str = "claude-sonnet-5-5",
-                     prompt: str = "You are terse.", cwd: Path | None = None,
-                     **config: Any) -> Agent:
-    return await engine.create_agent(AgentSpec(
-        name=name, runtime="api", model=model, prompt=prompt,
-        cwd=str(cwd) if cwd else None, config={**FAST, **config}))
+async def make_agent(
+    engine: Engine,
+    name: str = "a1",
+    model: str = "claude-sonnet-5-5",
+    prompt: str = "You are terse.",
+    cwd: Path | None = None,
+    **config: Any,
+) -> Agent:
+    return await engine.create_agent(
+        AgentSpec(
+            name=name,
+            runtime="api",
+            model=model,
+            prompt=prompt,
+            cwd=str(cwd) if cwd else None,
+            config={**FAST, **config},
+        )
+    )
 
 
-async def run(engine: Engine, name: str, prompt: str, schema: dict[str, Any] | None = None,
-              timeout: float = 4.0) -> Run:
+async def run(
+    engine: Engine,
+    name: str,
+    prompt: str,
+    schema: dict[str, Any] | None = None,
+    timeout: float = 4.0,
+) -> Run:
     request = RunRequest(prompt=prompt, schema=schema) if schema else RunRequest(prompt=prompt)
     queued = await engine.send(name, request)
     return await engine.wait_run(queued.id, timeout)
@@ -71,9 +88,7 @@ def texts(message: dict[str, Any]) -> str:
     content = message["content"]
     if isinstance(content, str):
         return content
-    return " ".join(
-        b.get("text", "") if b["type"] == "text" else json.dumps(b) for b in content
-    )
+    return " ".join(b.get("text", "") if b["type"] == "text" else json.dumps(b) for b in content)
 
 
 # -- the loop -------------------------------------------------------------------------
@@ -127,9 +142,14 @@ async def test_conversation_with_bash_continues_after_restart(
 
 
 async def test_schema_output_valid(engine: Engine, fake: FakeAnthropic) -> None:
-    schema = {"type": "object", "properties": {"count": {"type": "integer"},
-              "files": {"type": "array", "items": {"type": "string"}}},
-              "required": ["count", "files"]}
+    schema = {
+        "type": "object",
+        "properties": {
+            "count": {"type": "integer"},
+            "files": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["count", "files"],
+    }
     fake.push(Reply.tool("report", {"count": 2, "files": ["a.py", "b.py"]}))
     await make_agent(engine)
     done = await run(engine, "a1", "count files", schema=schema)
@@ -142,10 +162,15 @@ async def test_schema_output_valid(engine: Engine, fake: FakeAnthropic) -> None:
 
 
 async def test_schema_output_invalid_then_fixed(engine: Engine, fake: FakeAnthropic) -> None:
-    schema = {"type": "object", "properties": {"count": {"type": "integer"},
-              "level": {"enum": ["low", "high"]}}, "required": ["count", "level"]}
-    fake.push(Reply.tool("report", {"count": "two", "level": "mid"}),
-              Reply.tool("report", {"count": 2, "level": "low"}))
+    schema = {
+        "type": "object",
+        "properties": {"count": {"type": "integer"}, "level": {"enum": ["low", "high"]}},
+        "required": ["count", "level"],
+    }
+    fake.push(
+        Reply.tool("report", {"count": "two", "level": "mid"}),
+        Reply.tool("report", {"count": 2, "level": "low"}),
+    )
     await make_agent(engine)
     done = await run(engine, "a1", "assess", schema=schema)
     assert done.status == "completed", done.error
@@ -195,8 +220,12 @@ async def test_report_asked_in_words_where_forcing_is_refused(
     # a model not known to refuse: the 400 is seen once, the request is resent unforced,
     # and later runs on that model ask in words from the start
     fake.requests.clear()
-    fake.push(Reply.text("fine"), Reply.tool("report", {"ok": True}),
-              Reply.text("fine"), Reply.tool("report", {"ok": False}))
+    fake.push(
+        Reply.text("fine"),
+        Reply.tool("report", {"ok": True}),
+        Reply.text("fine"),
+        Reply.tool("report", {"ok": False}),
+    )
     await make_agent(engine, "learner", model="claude-opus-4-8")
     first = await run(engine, "learner", "check", schema=schema)
     assert first.status == "completed", first.error
@@ -256,8 +285,11 @@ async def test_effort_passed_only_when_set(engine: Engine, fake: FakeAnthropic) 
 
 
 async def test_bash_timeout_and_output_cap(engine: Engine, fake: FakeAnthropic) -> None:
-    fake.push(Reply.tool("bash", {"command": "head -c 100000 /dev/zero | tr '\\0' x"}),
-              Reply.tool("bash", {"command": "sleep 30"}), Reply.text("ok"))
+    fake.push(
+        Reply.tool("bash", {"command": "head -c 100000 /dev/zero | tr '\\0' x"}),
+        Reply.tool("bash", {"command": "sleep 30"}),
+        Reply.text("ok"),
+    )
     await make_agent(engine, bash_timeout=0.3, bash_output_cap=1000)
     started = time.monotonic()
     done = await run(engine, "a1", "go")
@@ -278,8 +310,13 @@ def _price_rows() -> dict[str, dict[str, float]]:
 
 
 async def test_cost_arithmetic_for_every_model(engine: Engine, fake: FakeAnthropic) -> None:
-    tokens = dict(input_tokens=123_457, output_tokens=65_432, cache_5m=7_777, cache_1h=3_333,
-                  cache_read=99_999)
+    tokens = {
+        "input_tokens": 123_457,
+        "output_tokens": 65_432,
+        "cache_5m": 7_777,
+        "cache_1h": 3_333,
+        "cache_read": 99_999,
+    }
     fake.default = lambda body: Reply.text("priced", usage=usage(**tokens))
     rows = _price_rows()
     assert len(rows) >= 10
@@ -290,7 +327,8 @@ async def test_cost_arithmetic_for_every_model(engine: Engine, fake: FakeAnthrop
         done = runs[index]
         assert done.status == "completed", (model, done.error)
         expected = (
-            tokens["input_tokens"] * price["input"] + tokens["output_tokens"] * price["output"]
+            tokens["input_tokens"] * price["input"]
+            + tokens["output_tokens"] * price["output"]
             + tokens["cache_5m"] * price["cache_write_5m"]
             + tokens["cache_1h"] * price["cache_write_1h"]
             + tokens["cache_read"] * price["cache_read"]
@@ -306,8 +344,10 @@ async def test_cost_arithmetic_for_every_model(engine: Engine, fake: FakeAnthrop
 async def test_usage_sums_over_turns_and_absent_cache_is_zero(
     engine: Engine, fake: FakeAnthropic
 ) -> None:
-    fake.push(Reply.tool("bash", {"command": "true"}, usage=usage(100, 10)),
-              Reply.text("ok", usage=usage(200, 20, cache_read=50)))
+    fake.push(
+        Reply.tool("bash", {"command": "true"}, usage=usage(100, 10)),
+        Reply.text("ok", usage=usage(200, 20, cache_read=50)),
+    )
     await make_agent(engine, model="claude-opus-5-5")
     done = await run(engine, "a1", "go")
     assert done.usage.input_tokens == 300 and done.usage.output_tokens == 30
@@ -316,16 +356,20 @@ async def test_usage_sums_over_turns_and_absent_cache_is_zero(
 
 
 async def test_context_meter_is_last_request(engine: Engine, fake: FakeAnthropic) -> None:
-    fake.push(Reply.tool("bash", {"command": "true"},
-                         usage=usage(1000, 10, cache_5m=200, cache_1h=100, cache_read=5000)),
-              Reply.text("ok", usage=usage(40, 5, cache_read=6300)))
+    fake.push(
+        Reply.tool(
+            "bash",
+            {"command": "true"},
+            usage=usage(1000, 10, cache_5m=200, cache_1h=100, cache_read=5000),
+        ),
+        Reply.text("ok", usage=usage(40, 5, cache_read=6300)),
+    )
     await make_agent(engine, model="claude-sonnet-4-5")
     await run(engine, "a1", "go")
     agent = engine.get_agent("a1")
     assert agent.context_tokens == 6340
     assert agent.context_window == 200_000
-    fake.push(Reply.text("ok", usage=usage(1000, 10, cache_5m=200, cache_1h=100,
-                                           cache_read=5000)))
+    fake.push(Reply.text("ok", usage=usage(1000, 10, cache_5m=200, cache_1h=100, cache_read=5000)))
     await run(engine, "a1", "again")
     assert engine.get_agent("a1").context_tokens == 6300
 
@@ -333,10 +377,17 @@ async def test_context_meter_is_last_request(engine: Engine, fake: FakeAnthropic
 # -- faults -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", [
-    Fault.rate_limited("0"), Fault.overloaded(), Fault.server_error(), Fault.cut(),
-    Fault("sse_error", error_type="overloaded_error"),
-], ids=["429", "529", "500", "cut", "sse-overloaded"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.rate_limited("0"),
+        Fault.overloaded(),
+        Fault.server_error(),
+        Fault.cut(),
+        Fault("sse_error", error_type="overloaded_error"),
+    ],
+    ids=["429", "529", "500", "cut", "sse-overloaded"],
+)
 async def test_transient_faults_are_retried(
     engine: Engine, fake: FakeAnthropic, fault: Fault
 ) -> None:
@@ -386,9 +437,7 @@ async def test_unauthorized_makes_agent_error(engine: Engine, fake: FakeAnthropi
     assert len(fake.requests) == 1
 
 
-async def test_malformed_response_fails_run_not_engine(
-    engine: Engine, fake: FakeAnthropic
-) -> None:
+async def test_malformed_response_fails_run_not_engine(engine: Engine, fake: FakeAnthropic) -> None:
     fake.push(Fault.malformed(), Reply.text("fine again"))
     await make_agent(engine)
     done = await run(engine, "a1", "hi")
@@ -397,8 +446,9 @@ async def test_malformed_response_fails_run_not_engine(
     assert again.status == "completed" and again.text == "fine again"
 
 
-async def test_missing_key(home: FleetPaths, fake: FakeAnthropic,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_missing_key(
+    home: FleetPaths, fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     monkeypatch.setenv("HOME", str(home.home))  # no SDK profile from the real home
     engine = Engine(home)
@@ -524,8 +574,14 @@ async def test_simulated_messages_drive_the_real_loop(engine: Engine, fake: Fake
     assert first.text.startswith("[simulated]")
     logs = "\n".join(await engine.logs("demo"))
     assert "$ " in logs and "[exit status 0]" in logs
-    schema = {"type": "object", "properties": {"files": {"type": "integer", "minimum": 1},
-              "verdict": {"enum": ["ok", "bad"]}}, "required": ["files", "verdict"]}
+    schema = {
+        "type": "object",
+        "properties": {
+            "files": {"type": "integer", "minimum": 1},
+            "verdict": {"enum": ["ok", "bad"]},
+        },
+        "required": ["files", "verdict"],
+    }
     second = await run(engine, "demo", "report", schema=schema)
     assert second.status == "completed", second.error
     assert second.data["verdict"] in ("ok", "bad") and second.data["files"] >= 1
@@ -565,7 +621,13 @@ assert outcome.status == "completed", outcome
 assert "anthropic" not in sys.modules
 print("ok")
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=30, cwd=str(Path(__file__).resolve().parent.parent))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

@@ -51,7 +51,7 @@ class ApiRuntime:
 
         try:
             client = anthropic.AsyncAnthropic(max_retries=0)
-        except Exception as exc:  # e.g. a broken profile in the SDK's config
+        except Exception as exc:  # noqa: BLE001 - e.g. a broken profile in the SDK config
             raise RuntimeError(self.scrub(" ".join(str(exc).split())) or MISSING_KEY) from None
         if client.api_key is None and client.auth_token is None and client.credentials is None:
             raise RuntimeError(MISSING_KEY)
@@ -109,20 +109,23 @@ class ApiRuntime:
         name = model.removeprefix("sim:")
         if name in self._no_forcing:
             return False
-        return not any(name == m or name.startswith(m + "-") or name.startswith(m + "[")
-                       for m in NO_FORCED_TOOL_CHOICE)
+        return not any(
+            name == m or name.startswith((m + "-", m + "[")) for m in NO_FORCED_TOOL_CHOICE
+        )
 
     def _env(self, handle: AgentHandle) -> dict[str, str]:
         """The bash tools' environment for this agent (built once per agent)."""
         agent = handle.agent
         env = self._envs.get(agent.id)
         if env is None:
-            env = self._envs[agent.id] = agent_env({
-                "FLEETVIEW_AGENT_ID": agent.id,
-                "FLEETVIEW_AGENT_NAME": agent.name,
-                "FLEETVIEW_HOME": str(handle.home),
-                "FLEETVIEW_API_URL": handle.api_url,
-            })
+            env = self._envs[agent.id] = agent_env(
+                {
+                    "FLEETVIEW_AGENT_ID": agent.id,
+                    "FLEETVIEW_AGENT_NAME": agent.name,
+                    "FLEETVIEW_HOME": str(handle.home),
+                    "FLEETVIEW_API_URL": handle.api_url,
+                }
+            )
         return env
 
     def _cwd(self, handle: AgentHandle) -> Path:

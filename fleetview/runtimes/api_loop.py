@@ -58,8 +58,13 @@ class LoopSettings:
         settings = cls()
         for name in cls.__dataclass_fields__:
             if name in config and config[name] is not None:
-                setattr(settings, name, type(getattr(settings, name))(config[name])
-                        if name != "effort" else str(config[name]))
+                setattr(
+                    settings,
+                    name,
+                    type(getattr(settings, name))(config[name])
+                    if name != "effort"
+                    else str(config[name]),
+                )
         if tools and "bash" not in tools:
             settings.bash = False
         return settings
@@ -142,7 +147,7 @@ class StreamScrubber:
                 if buffer.endswith(secret[:size]):
                     hold = size
                     break
-        self.pending = buffer[len(buffer) - hold:] if hold else ""
+        self.pending = buffer[len(buffer) - hold :] if hold else ""
         return buffer[: len(buffer) - hold]
 
     def flush(self) -> str:
@@ -259,13 +264,18 @@ async def run_loop(
             handle.set_status("error", "event", reason)
         handle.output(f"[failed: {reason}]\n", "status")
         return RunOutcome(
-            status="failed", text=ctx.scrub(last_text), error=reason,
+            status="failed",
+            text=ctx.scrub(last_text),
+            error=reason,
             stop_reason=failure.stop_reason,
         )
 
 
 async def _request(
-    client: Any, handle: AgentHandle, params: dict[str, Any], settings: LoopSettings,
+    client: Any,
+    handle: AgentHandle,
+    params: dict[str, Any],
+    settings: LoopSettings,
     ctx: LoopContext,
 ) -> Any:
     """One response, streamed; retried on transient faults; RunFailed otherwise."""
@@ -277,7 +287,7 @@ async def _request(
             raise
         except RunFailed:
             raise
-        except Exception as exc:  # classified below; anything unknown fails the run
+        except Exception as exc:  # noqa: BLE001 - classified below; unknown ones fail the run
             kind, reason, retry_after = classify(exc)
             reason = ctx.scrub(reason)
             if kind == "auth":
@@ -292,20 +302,29 @@ async def _request(
                 raise RunFailed(
                     f"gave up after {settings.max_retries} retries: {reason}", stop_reason="error"
                 ) from None
-            delay = retry_after if retry_after is not None else min(
-                settings.retry_max_delay,
-                settings.retry_base_delay * 2 ** (attempt - 1) * (1 + random.random() / 4),
+            delay = (
+                retry_after
+                if retry_after is not None
+                else min(
+                    settings.retry_max_delay,
+                    settings.retry_base_delay * 2 ** (attempt - 1) * (1 + random.random() / 4),
+                )
             )
-            label = {"rate": "rate limited", "overloaded": "overloaded",
-                     "server": "server error", "cut": "connection lost"}[kind]
+            label = {
+                "rate": "rate limited",
+                "overloaded": "overloaded",
+                "server": "server error",
+                "cut": "connection lost",
+            }[kind]
             note = f"{label}, retry in {max(1, math.ceil(delay))}s"
             handle.set_detail(note)
             handle.output(f"[{note}: {reason}]\n", "status")
             await asyncio.sleep(delay)
 
 
-async def _stream_once(client: Any, handle: AgentHandle, params: dict[str, Any],
-                       ctx: LoopContext) -> Any:
+async def _stream_once(
+    client: Any, handle: AgentHandle, params: dict[str, Any], ctx: LoopContext
+) -> Any:
     """Stream one response to the end, echoing text and tool calls as they arrive."""
     scrubber = StreamScrubber(ctx)
     async with client.stream(**params) as stream:
@@ -360,9 +379,11 @@ def classify(exc: BaseException) -> tuple[str, str, float | None]:
         return "fatal", reason, None
     if isinstance(exc, StreamCut):
         return "cut", str(exc), None
-    if name in ("APIConnectionError", "APITimeoutError") or module.startswith(
-        ("httpx", "httpcore", "h11", "anyio")
-    ) or isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+    if (
+        name in ("APIConnectionError", "APITimeoutError")
+        or module.startswith(("httpx", "httpcore", "h11", "anyio"))
+        or isinstance(exc, (ConnectionError, TimeoutError, OSError))
+    ):
         return "cut", _one_line(f"{name}: {exc}" if str(exc) else name), None
     if isinstance(exc, json.JSONDecodeError):
         return "fatal", _one_line(f"malformed response: {exc} in {exc.doc[:120]!r}"), None
@@ -431,11 +452,18 @@ def _content_params(message: Any) -> list[dict[str, Any]]:
         if kind == "text":
             blocks.append({"type": "text", "text": block.text})
         elif kind == "tool_use":
-            blocks.append({"type": "tool_use", "id": block.id, "name": block.name,
-                           "input": block.input if isinstance(block.input, dict) else {}})
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": block.id,
+                    "name": block.name,
+                    "input": block.input if isinstance(block.input, dict) else {},
+                }
+            )
         elif kind == "thinking":
-            blocks.append({"type": "thinking", "thinking": block.thinking,
-                           "signature": block.signature})
+            blocks.append(
+                {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+            )
         elif kind == "redacted_thinking":
             blocks.append({"type": "redacted_thinking", "data": block.data})
         else:
@@ -474,8 +502,9 @@ async def _run_tools(
                 continue
             handle.output(f"$ {ctx.scrub(command)}\n", "tool")
             handle.set_detail(f"bash: {_one_line(ctx.scrub(command), 80)}")
-            outcome = await run_bash(command, ctx.cwd, ctx.env, settings.bash_timeout,
-                                     settings.bash_output_cap)
+            outcome = await run_bash(
+                command, ctx.cwd, ctx.env, settings.bash_timeout, settings.bash_output_cap
+            )
             text = ctx.scrub(outcome.as_tool_text())
             echo = text if len(text) <= TOOL_OUTPUT_ECHO else text[:TOOL_OUTPUT_ECHO] + "…\n"
             handle.output(echo if echo.endswith("\n") else echo + "\n", "tool")
@@ -485,9 +514,15 @@ async def _run_tools(
             errors = validate(args, report_schema)
             if errors:
                 handle.set_detail("report rejected: " + _one_line(errors[0], 80))
-                results.append(_result(
-                    call, "The report does not match the schema:\n" + "\n".join(errors)
-                    + "\nFix these and call report again.", True))
+                results.append(
+                    _result(
+                        call,
+                        "The report does not match the schema:\n"
+                        + "\n".join(errors)
+                        + "\nFix these and call report again.",
+                        True,
+                    )
+                )
             else:
                 data = dict(args)
                 results.append(_result(call, "Report recorded.", False))

@@ -23,9 +23,12 @@ from typing import Any
 
 SAFE_COMMANDS = ("ls", "pwd", "date", "ls -la | head -20", "wc -l * 2>/dev/null | tail -1")
 PHRASES = (
-    "Looking at the request.", "Checking the working directory first.",
-    "That gives me enough to go on.", "Here is what I found.",
-    "The change is small and contained.", "Nothing else needs to move.",
+    "Looking at the request.",
+    "Checking the working directory first.",
+    "That gives me enough to go on.",
+    "Here is what I found.",
+    "The change is small and contained.",
+    "Nothing else needs to move.",
 )
 
 
@@ -64,7 +67,7 @@ class _SimStream:
         self.message = message
         self.chunk_delay = chunk_delay
 
-    async def __aiter__(self):  # noqa: ANN204 - an async generator of events
+    async def __aiter__(self):
         yield SimpleNamespace(type="message_start", message=self.message)
         for index, block in enumerate(self.message.content):
             yield SimpleNamespace(type="content_block_start", index=index, content_block=block)
@@ -73,7 +76,7 @@ class _SimStream:
                 for at in range(0, len(words), 4):
                     if self.chunk_delay:
                         await asyncio.sleep(self.chunk_delay)
-                    piece = " ".join(words[at:at + 4]) + (" " if at + 4 < len(words) else "")
+                    piece = " ".join(words[at : at + 4]) + (" " if at + 4 < len(words) else "")
                     yield SimpleNamespace(type="text", text=piece, snapshot="")
             elif self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
@@ -110,8 +113,13 @@ def _respond(params: dict[str, Any], rng: random.Random, tool_rate: float) -> Si
             content.append(_tool_use(rng, "report", _sample(tools["report"]["input_schema"], rng)))
             stop = "tool_use"
     return SimpleNamespace(
-        id=f"msg_sim_{rng.randrange(16**8):08x}", type="message", role="assistant",
-        model=params.get("model"), content=content, stop_reason=stop, stop_sequence=None,
+        id=f"msg_sim_{rng.randrange(16**8):08x}",
+        type="message",
+        role="assistant",
+        model=params.get("model"),
+        content=content,
+        stop_reason=stop,
+        stop_sequence=None,
         usage=_usage(params, content),
     )
 
@@ -121,8 +129,9 @@ def _text(text: str) -> SimpleNamespace:
 
 
 def _tool_use(rng: random.Random, name: str, args: dict[str, Any]) -> SimpleNamespace:
-    return SimpleNamespace(type="tool_use", id=f"toolu_sim_{rng.randrange(16**10):010x}",
-                           name=name, input=args)
+    return SimpleNamespace(
+        type="tool_use", id=f"toolu_sim_{rng.randrange(16**10):010x}", name=name, input=args
+    )
 
 
 def _sample(schema: dict[str, Any], rng: random.Random) -> Any:
@@ -155,8 +164,11 @@ def _usage(params: dict[str, Any], content: list[SimpleNamespace]) -> SimpleName
     history = len(json.dumps(messages[:-1])) // 4 if len(messages) > 1 else 0
     newest = len(json.dumps(messages[-1:])) // 4
     fixed = (len(str(params.get("system", ""))) + len(json.dumps(params.get("tools", [])))) // 4
-    output = sum(len(getattr(b, "text", "") or json.dumps(getattr(b, "input", {})))
-                 for b in content) // 4 + 1
+    output = (
+        sum(len(getattr(b, "text", "") or json.dumps(getattr(b, "input", {}))) for b in content)
+        // 4
+        + 1
+    )
     return SimpleNamespace(
         input_tokens=newest + 3,
         output_tokens=output,

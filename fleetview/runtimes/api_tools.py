@@ -11,6 +11,7 @@ It is not a sandbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from dataclasses import dataclass
@@ -114,10 +115,8 @@ async def run_bash(
     finally:
         if process.returncode is None:
             _kill_group(process)
-            try:
+            with contextlib.suppress(BaseException):  # reaped even when we are cancelled
                 await asyncio.shield(process.wait())
-            except BaseException:
-                pass
     return BashResult(
         output=kept.decode("utf-8", errors="replace"),
         exit_code=None if timed_out else exit_code,
