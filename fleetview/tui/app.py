@@ -20,6 +20,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 
@@ -180,6 +181,12 @@ class FleetviewApp(App[int]):
 
     def repaint(self, force: bool = False) -> None:
         """Redraw what is visible and changed; everything else waits until it is shown."""
+        try:
+            self._repaint(force)
+        except NoMatches:  # shutting down: the widgets are already gone
+            pass
+
+    def _repaint(self, force: bool) -> None:
         self._ticks += 1
         screen = self.screen
         now = self.now()

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Input, Label, RichLog, Select, Static
+from textual.widgets import Button, Footer, Input, Label, RichLog, Select, Static
 from textual.widgets.option_list import Option
 
 from fleetview.models import COLUMNS, NAME_PATTERN, RUNTIMES, AgentSpec, Message, MessageSpec, TaskSpec
@@ -395,6 +395,7 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
                 yield FleetTable(id="detail-runs")
         yield Input(placeholder="prompt for this agent (enter sends; s focuses, esc leaves)",
                     id="detail-prompt")
+        yield Footer()
 
     def on_mount(self) -> None:
         prompt = self.query_one("#detail-prompt", Input)
