@@ -631,3 +631,29 @@ print("ok")
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_daemon_end_to_end_keeps_the_key_out_of_every_file(
+    fake: FakeAnthropic, fleet_cli: Any
+) -> None:
+    """Through the `fleetview` CLI and daemon: the run works, the key reaches no file."""
+    import os
+
+    env = {k: os.environ[k] for k in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")}
+    fake.push(
+        Reply.tool("bash", {"command": "echo key=$ANTHROPIC_API_KEY"}),
+        Reply.text(f"all done, not saying {TEST_KEY}"),
+    )
+    created = fleet_cli("agent", "create", "e2e", "--runtime", "api", env=env)
+    assert created.returncode == 0, created.stderr
+    sent = fleet_cli("agent", "send", "e2e", "say hi", "--wait", env=env)
+    assert sent.returncode == 0, sent.stderr
+    assert "all done, not saying [redacted]" in sent.stdout
+    assert TEST_KEY in fake.headers[0].get("x-api-key", "") + fake.headers[0].get(
+        "authorization", ""
+    )
+    files = [p for p in fleet_cli.home.rglob("*") if p.is_file()]  # db, -wal, log, context
+    assert any(p.name == "daemon.log" for p in files)
+    stored = b"".join(p.read_bytes() for p in files)
+    assert b"echo key=$ANTHROPIC_API_KEY" in stored  # the run's output was persisted...
+    assert TEST_KEY.encode() not in stored  # ...and the key nowhere
