@@ -58,10 +58,13 @@ class EngineHandle:
             self._output.append((text, stream))
         self._engine._dirty_output.add(self.agent_id)
         if stream in ("text", "tool"):
+            agent = self.agent
+            if agent.status == "working" and agent.status_source == "event":
+                agent.status_at = utcnow()  # output confirms the agent is at work
             line = text.strip().splitlines()[-1] if text.strip() else ""
             if line:
-                self.agent.detail = line[:200]
-                self._touch()
+                agent.detail = line[:200]
+            self._touch()
 
     def take_output(self) -> list[tuple[str, str]]:
         out, self._output = self._output, []
