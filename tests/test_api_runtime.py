@@ -284,6 +284,17 @@ async def test_effort_passed_only_when_set(engine: Engine, fake: FakeAnthropic) 
     assert fake.requests[1]["max_tokens"] == 1234
 
 
+async def test_thinking_passthrough_and_bad_config(engine: Engine, fake: FakeAnthropic) -> None:
+    thinking = {"type": "adaptive", "display": "summarized"}
+    await make_agent(engine, "thinker", thinking=thinking)
+    await make_agent(engine, "broken", max_turns="many")
+    assert (await run(engine, "thinker", "hi")).status == "completed"
+    assert fake.requests[0]["thinking"] == thinking
+    bad = await run(engine, "broken", "hi")
+    assert bad.status == "failed" and bad.error == "api config max_turns='many': expected int"
+    assert len(fake.requests) == 1
+
+
 async def test_bash_timeout_and_output_cap(engine: Engine, fake: FakeAnthropic) -> None:
     fake.push(
         Reply.tool("bash", {"command": "head -c 100000 /dev/zero | tr '\\0' x"}),
@@ -507,7 +518,7 @@ async def test_cancel_during_bash_kills_the_command(
     engine: Engine, fake: FakeAnthropic, tmp_path: Path
 ) -> None:
     marker = tmp_path / "late"
-    fake.push(Reply.tool("bash", {"command": f"sleep 2; touch {marker}"}))
+    fake.push(Reply.tool("bash", {"command": f"sleep 1; touch {marker}"}))
     await make_agent(engine)
     queued = await engine.send("a1", RunRequest(prompt="sleep"))
     deadline = time.monotonic() + 3
@@ -517,7 +528,7 @@ async def test_cancel_during_bash_kills_the_command(
     await engine.stop_agent("a1")
     done = await engine.wait_run(queued.id, 1)
     assert time.monotonic() - started < 1.0 and done.status == "cancelled"
-    await asyncio.sleep(2.2)
+    await asyncio.sleep(1.2)
     assert not marker.exists()
 
 

@@ -92,7 +92,10 @@ class ApiRuntime:
             handle.set_status("error", "event", reason)
             return RunOutcome(status="failed", error=reason, stop_reason="error")
         model = agent.model or DEFAULT_MODEL
-        settings = LoopSettings.from_config(agent.config, agent.tools)
+        try:
+            settings = LoopSettings.from_config(agent.config, agent.tools)
+        except ValueError as exc:
+            return RunOutcome(status="failed", error=str(exc), stop_reason="error")
         cwd = self._cwd(handle)
         ctx = LoopContext(
             model=model,

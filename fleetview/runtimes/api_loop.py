@@ -52,19 +52,31 @@ class LoopSettings:
     retry_base_delay: float = 1.0
     retry_max_delay: float = 60.0
     report_reminders: int = 2
+    thinking: dict[str, Any] | None = None
+    """Passed through as `thinking`, e.g. {"type": "adaptive", "display": "summarized"}."""
 
     @classmethod
     def from_config(cls, config: dict[str, Any], tools: list[str]) -> LoopSettings:
+        """Settings from an agent's config; ValueError names a bad value."""
         settings = cls()
         for name in cls.__dataclass_fields__:
-            if name in config and config[name] is not None:
-                setattr(
-                    settings,
-                    name,
-                    type(getattr(settings, name))(config[name])
-                    if name != "effort"
-                    else str(config[name]),
-                )
+            value = config.get(name)
+            if value is None:
+                continue
+            if name == "effort":
+                settings.effort = str(value)
+            elif name == "thinking":
+                if not isinstance(value, dict):
+                    raise ValueError(f"api config thinking={value!r}: expected an object")
+                settings.thinking = value
+            else:
+                kind = type(getattr(settings, name))
+                try:
+                    setattr(settings, name, kind(value))
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"api config {name}={value!r}: expected {kind.__name__}"
+                    ) from None
         if tools and "bash" not in tools:
             settings.bash = False
         return settings
@@ -198,6 +210,8 @@ async def run_loop(
                 _append_user(conversation, [{"type": "text", "text": LAST_TURN}])
             if settings.effort:
                 params["output_config"] = {"effort": settings.effort}
+            if settings.thinking:
+                params["thinking"] = settings.thinking
             try:
                 message = await _request(messages_client, handle, params, settings, ctx)
             except ForcingRejected:
