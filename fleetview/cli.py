@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -436,7 +437,9 @@ async def cmd_agent(client: FleetClient, args: argparse.Namespace) -> int:
             else:
                 print(f"run {run.id} queued for {run.agent_name}")
             return 0
-        run = await client.wait_run(run.id, args.timeout)
+        deadline = time.monotonic() + args.timeout
+        while not run.done and (left := deadline - time.monotonic()) > 0:
+            run = await client.wait_run(run.id, min(left, 300.0))
         if args.json:
             _print_json(run)
         elif run.status == "completed":
@@ -731,6 +734,21 @@ def _down() -> int:
     return 0
 
 
+def _serve() -> int:
+    """`fleetview serve`; an unexpected crash is logged in full and told in one line."""
+    from fleetview.daemon import serve
+
+    try:
+        return serve()
+    except FleetError:
+        raise
+    except Exception as exc:
+        import logging
+
+        logging.getLogger("fleetview.daemon").exception("the engine crashed")
+        raise FleetError(f"the engine crashed: {type(exc).__name__}: {exc}") from None
+
+
 def _run_tui(demo: bool) -> int:
     module = "fleetview.tui.demo" if demo else "fleetview.tui.app"
     try:
@@ -757,9 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _run_tui(demo=True)
         if args.command == "serve":
-            from fleetview.daemon import serve
-
-            return serve()
+            return _serve()
         if args.command == "down":
             return _down()
         return asyncio.run(_with_client(COMMANDS[args.command], args))

@@ -148,10 +148,24 @@ def _probe(url: str, token: str) -> int | None:
             headers={"Authorization": f"Bearer {token}"},
             timeout=2.0,
             trust_env=False,
+            verify=False,
         )
     except httpx.HTTPError:
         return None
     return response.status_code
+
+
+def attach_url(paths: FleetPaths) -> tuple[str, str] | None:
+    """(url, token) from a record whose pid is alive, without asking it anything."""
+    url = env_api_url()
+    if url:
+        parse_api_url(url)
+    record = read_record(paths)
+    if record is None or not pid_alive(int(record.get("pid") or 0)):
+        return None
+    url = url or str(record.get("url") or "")
+    token = read_token(paths)
+    return (url, token) if url and token else None
 
 
 def _attach(paths: FleetPaths) -> tuple[str, str] | None:
@@ -259,6 +273,7 @@ def stop_daemon(paths: FleetPaths, timeout: float = 10.0) -> int | None:
             headers={"Authorization": f"Bearer {token}"},
             timeout=5.0,
             trust_env=False,
+            verify=False,
         )
         asked = response.status_code == 200
     if not asked:
@@ -369,12 +384,14 @@ async def _serve(paths: FleetPaths, sock: socket.socket, token: str) -> int:
     await engine.open()
     server: _Server | None = None
 
+    app = create_app(engine, token, shutdown=lambda: request_exit())
+
     def request_exit() -> None:
+        app.state.end_streams()  # open event streams would hold the shutdown up
         if server is not None:
             server.should_exit = True
 
     try:
-        app = create_app(engine, token, shutdown=request_exit)
         config = uvicorn.Config(
             app,
             log_config=None,

@@ -136,6 +136,7 @@ class FleetCLI:
             self.env["FLEETVIEW_API_URL"] + path,
             json=body,
             trust_env=False,
+            verify=False,
             headers={"Authorization": f"Bearer {token}"},
             timeout=CLI_TIMEOUT,
         )

@@ -247,3 +247,24 @@ def test_sigterm_stops_cleanly_and_the_token_is_reused(fleet_cli: FleetCLI) -> N
         second.send_signal(signal.SIGINT)
         assert second.wait(timeout=8) == 0
     assert not fleet_cli.paths.daemon.exists()
+
+
+async def test_down_ends_open_event_streams_promptly(fleet_cli: FleetCLI) -> None:
+    url, token = _started(fleet_cli)
+    async with FleetClient(url, token) as client:
+        seen: list = []
+
+        async def read() -> None:
+            async for event in client.events(since=0):
+                seen.append(event)
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        down = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fleetview", "down", env=fleet_cli.env
+        )
+        assert await down.wait() == 0
+        await asyncio.wait_for(reader, 5)  # the stream ends cleanly; a client reconnects
+        assert time.monotonic() - started < 3
+        assert seen and seen[0].seq >= 1

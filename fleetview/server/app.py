@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fleetview.server")
 
+_END = object()
+"""Put in a stream's queue to end it."""
 HEARTBEAT_SECONDS = 10.0
 """A blank line this often keeps idle streams (and dead-peer detection) alive."""
 MAX_WAIT_SECONDS = 300.0
@@ -186,6 +188,14 @@ def create_app(engine: Engine, token: str, shutdown: Callable[[], None] | None =
         openapi_url=None,
     )
     app.add_middleware(TokenAuth, token=token)
+    streams: set[asyncio.Queue[Any]] = set()
+
+    def end_streams() -> None:
+        """End every open event stream (the engine is shutting down; clients reconnect)."""
+        for queue in streams:
+            queue.put_nowait(_END)
+
+    app.state.end_streams = end_streams
 
     @app.exception_handler(FleetError)
     async def _fleet_error(request: Request, exc: FleetError) -> JSONResponse:
@@ -389,7 +399,7 @@ def create_app(engine: Engine, token: str, shutdown: Callable[[], None] | None =
     @app.get("/v1/events")
     async def events(since: int = Query(0, ge=0)) -> StreamingResponse:
         return StreamingResponse(
-            _event_lines(engine, since),
+            _event_lines(engine, since, streams),
             media_type="application/x-ndjson",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -404,14 +414,17 @@ async def _v(value: Any) -> Any:
     return value
 
 
-async def _event_lines(engine: Engine, since: int) -> AsyncIterator[bytes]:
+async def _event_lines(
+    engine: Engine, since: int, streams: set[asyncio.Queue[Any]]
+) -> AsyncIterator[bytes]:
     """NDJSON chunks: every queued event in one write, a blank line when idle.
 
     A pump task reads the engine's subscription into a queue, so waiting for the
     next event can time out (heartbeat) without cancelling the subscription.
     """
     queue: asyncio.Queue[Any] = asyncio.Queue()
-    done = object()
+    done = _END
+    streams.add(queue)
 
     async def pump() -> None:
         try:
@@ -444,6 +457,7 @@ async def _event_lines(engine: Engine, since: int) -> AsyncIterator[bytes]:
                 item = queue.get_nowait()
             yield b"".join(batch)
     finally:
+        streams.discard(queue)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
