@@ -21,6 +21,7 @@ from fleetview.client import FleetClient
 from fleetview.daemon import DEFAULT_PORT
 from fleetview.errors import NotFound, Unauthorized
 from fleetview.models import AgentSpec, RunRequest, TaskSpec
+from fleetview.paths import FleetPaths
 
 
 def _started(cli: FleetCLI) -> tuple[str, str]:
@@ -268,3 +269,44 @@ async def test_down_ends_open_event_streams_promptly(fleet_cli: FleetCLI) -> Non
         await asyncio.wait_for(reader, 5)  # the stream ends cleanly; a client reconnects
         assert time.monotonic() - started < 3
         assert seen and seen[0].seq >= 1
+
+
+async def test_idle_stream_sends_heartbeats(
+    fleet_home: FleetPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process server on a real engine, with the heartbeat interval shortened."""
+    import uvicorn
+
+    from fleetview.engine import Engine
+    from fleetview.server import app as server_app
+
+    monkeypatch.setattr(server_app, "HEARTBEAT_SECONDS", 0.2)
+    fleet_home.ensure()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        engine = Engine(fleet_home, api_url=url)
+        await engine.open()
+        server = uvicorn.Server(
+            uvicorn.Config(server_app.create_app(engine, "tok"), lifespan="off", log_config=None)
+        )
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            lines: list[str] = []
+            http = httpx.AsyncClient(trust_env=False, headers=_auth("tok"))
+            async with http, http.stream("GET", url + "/v1/events", params={"since": 0}) as resp:
+                assert resp.headers["content-type"].startswith("application/x-ndjson")
+                async for line in resp.aiter_lines():
+                    lines.append(line)
+                    if lines.count("") >= 2:
+                        break
+            events = [json.loads(line) for line in lines if line]
+            assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+            assert lines.count("") == 2
+        finally:
+            server.should_exit = True
+            await serving
+            await engine.close()
