@@ -19,7 +19,7 @@ from conftest import FleetCLI, free_port, wait_for
 
 from fleetview.client import FleetClient
 from fleetview.daemon import DEFAULT_PORT
-from fleetview.errors import NotFound, Unauthorized
+from fleetview.errors import Invalid, NotFound, Unauthorized
 from fleetview.models import AgentSpec, RunRequest, TaskSpec
 from fleetview.paths import FleetPaths
 
@@ -172,6 +172,12 @@ async def test_long_poll_returns_the_finished_run(shared_cli: FleetCLI) -> None:
         done = await client.wait_run(run.id, timeout=8)
         assert done.status == "completed" and done.text
         assert (await client.get_run(run.id)).status == "completed"
+        results = await client.recall(agent="poller")
+        assert results and results[0].run_id == run.id and results[0].text == done.text
+        assert (await client.get_result(results[0].id)).summary == results[0].summary
+        assert run.id in [r.id for r in await client.list_runs("poller")]
+        with pytest.raises(Invalid, match="hook"):
+            await client.hook("poller", {"event": "Stop"})
         with pytest.raises(NotFound):
             await client.get_run(999_999)
     async with FleetClient(url, "wrong") as client:

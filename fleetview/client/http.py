@@ -239,6 +239,9 @@ class FleetClient:
             await self._call("GET", f"/v1/messages/{message_id}/thread")
         )
 
+    async def delete_message(self, message_id: int) -> None:
+        await self._call("DELETE", f"/v1/messages/{message_id}")
+
     async def send_message(self, spec: MessageSpec) -> Message:
         return Message.model_validate(await self._call("POST", "/v1/messages", json=_dump(spec)))
 
@@ -256,6 +259,9 @@ class FleetClient:
     async def list_gates(self, status: str | None = None) -> list[Gate]:
         data = await self._call("GET", "/v1/gates", params={"status": status})
         return _GATES.validate_python(data)
+
+    async def get_gate(self, gate_id: int) -> Gate:
+        return Gate.model_validate(await self._call("GET", f"/v1/gates/{gate_id}"))
 
     async def resolve_gate(self, gate_id: int, resolution: str) -> Gate:
         data = await self._call(

@@ -372,6 +372,11 @@ def create_app(engine: Engine, token: str, shutdown: Callable[[], None] | None =
     async def get_message(message_id: int) -> Message:
         return await _v(engine.get_message(message_id))
 
+    @app.delete("/v1/messages/{message_id}")
+    async def delete_message(message_id: int) -> Deleted:
+        await engine.delete_message(message_id)
+        return Deleted(deleted=1)
+
     @app.get("/v1/messages/{message_id}/thread")
     async def thread(message_id: int) -> list[Message]:
         return await _v(engine.thread(message_id))
@@ -389,6 +394,10 @@ def create_app(engine: Engine, token: str, shutdown: Callable[[], None] | None =
     @app.get("/v1/gates")
     async def list_gates(status: str | None = None) -> list[Gate]:
         return await _v(engine.list_gates(status=status))
+
+    @app.get("/v1/gates/{gate_id}")
+    async def get_gate(gate_id: int) -> Gate:
+        return await _v(engine.get_gate(gate_id))
 
     @app.post("/v1/gates/{gate_id}/resolve")
     async def resolve_gate(gate_id: int, body: ResolveBody) -> Gate:
