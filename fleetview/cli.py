@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = tsub.add_parser("assign", help="assign a task to an agent")
     p.add_argument("id", type=int, metavar="ID")
-    p.add_argument("agent", metavar="AGENT")
+    p.add_argument("agent", metavar="AGENT", help="agent name, or - to unassign")
     p.add_argument("--json", action="store_true")
     p = tsub.add_parser("dep", help="make task ID depend on task DEP")
     p.add_argument("id", type=int, metavar="ID")
@@ -553,7 +553,8 @@ async def cmd_task(client: FleetClient, args: argparse.Namespace) -> int:
             raise Invalid(f"unknown column {args.column!r}: use {', '.join(COLUMNS)}")
         return _task_out(await client.move_task(args.id, args.column), args, "moved")
     if action == "assign":
-        return _task_out(await client.assign_task(args.id, args.agent), args, "assigned")
+        agent = None if args.agent == "-" else args.agent
+        return _task_out(await client.assign_task(args.id, agent), args, "assigned")
     if action == "dep":
         if args.rm:
             return _task_out(await client.remove_dep(args.id, args.dep), args, "updated")

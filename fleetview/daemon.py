@@ -226,6 +226,13 @@ def ensure_daemon(paths: FleetPaths | None = None, autostart: bool = True) -> tu
             if not holder or holder == proc.pid or not pid_alive(holder):
                 break
         time.sleep(0.05)
+    record = read_record(paths)
+    if proc is None and record is not None and pid_alive(int(record.get("pid") or 0)):
+        where = url or record.get("url")
+        raise EngineUnavailable(
+            f"the engine for {paths.home} (pid {record.get('pid')}) does not answer at {where}"
+            f" (log: {paths.log})"
+        )
     raise EngineUnavailable(
         f"the engine for {paths.home} did not start: {log_tail(paths)} (log: {paths.log})"
     )

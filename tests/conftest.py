@@ -130,6 +130,8 @@ class FleetCLI:
         """Set-up through the HTTP API (fast; CLI behaviour is what the tests check)."""
         import httpx
 
+        if not self.paths.daemon.exists():
+            self.ok("status")  # starts the engine
         token = self.paths.token.read_text().strip()
         response = httpx.request(
             method,

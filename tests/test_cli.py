@@ -7,6 +7,7 @@ every CLI start pays ~0.3 s of imports.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -133,15 +134,17 @@ def test_tasks(shared_cli: FleetCLI) -> None:
     second = cli.json("task", "add", "build it", "--dep", str(first["id"]), "--column", "build")
     assert second["deps"] == [first["id"]] and second["column"] == "build"
     assert second["status"] == "blocked"
-    table = cli.ok("task", "list")
-    assert table.splitlines()[0].split()[:3] == ["ID", "COLUMN", "STATUS"]
-    assert "design the API" in table and "build it" in table
     assert {t["id"] for t in cli.json("task", "list")} >= {first["id"], second["id"]}
     assert "REST, JSON" in cli.ok("task", "show", str(first["id"]))
     assert cli.json("task", "show", str(second["id"]))["title"] == "build it"
 
     assert cli.json("task", "move", str(first["id"]), "review")["column"] == "review"
     assert cli.json("task", "assign", str(first["id"]), "worker")["assignee"] == "worker"
+    table = cli.ok("task", "list").splitlines()
+    assert table[0].split()[:4] == ["ID", "COLUMN", "STATUS", "ASSIGNEE"]
+    row = next(line for line in table if "design the API" in line)
+    assert row.split()[:2] == [str(first["id"]), "review"] and row.split()[3] == "worker"
+    assert cli.json("task", "assign", str(first["id"]), "-")["assignee"] is None
     assert cli.json("task", "dep", str(second["id"]), str(first["id"]), "--rm")["deps"] == []
     assert cli.json("task", "dep", str(first["id"]), str(second["id"]))["deps"] == [second["id"]]
     assert "removed" in cli.ok("task", "rm", str(second["id"]))
@@ -324,3 +327,25 @@ def test_client_and_cli_imports_stay_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_concurrent_first_commands_start_one_engine(fleet_cli: FleetCLI) -> None:
+    results = fleet_cli.many(*[("agent", "list", "--json")] * 4)
+    assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]
+    assert all(json.loads(r.stdout) == [] for r in results)
+    serving = [
+        pid
+        for pid in os.listdir("/proc")
+        if pid.isdigit()
+        and _reads(f"/proc/{pid}/cmdline").endswith(b"fleetview\0serve\0")
+        and f"FLEETVIEW_HOME={fleet_cli.home}\0".encode() in _reads(f"/proc/{pid}/environ")
+    ]
+    assert serving == [str(fleet_cli.daemon_pid())]
+
+
+def _reads(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
