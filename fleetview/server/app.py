@@ -48,6 +48,8 @@ log = logging.getLogger("fleetview.server")
 
 _END = object()
 """Put in a stream's queue to end it."""
+STREAM_BUFFER = 2000
+"""Events held per stream before the reader's slowness holds the subscription back."""
 HEARTBEAT_SECONDS = 10.0
 """A blank line this often keeps idle streams (and dead-peer detection) alive."""
 MAX_WAIT_SECONDS = 300.0
@@ -193,6 +195,8 @@ def create_app(engine: Engine, token: str, shutdown: Callable[[], None] | None =
     def end_streams() -> None:
         """End every open event stream (the engine is shutting down; clients reconnect)."""
         for queue in streams:
+            while queue.full():  # dropped events are re-sent: the client resumes from its seq
+                queue.get_nowait()
             queue.put_nowait(_END)
 
     app.state.end_streams = end_streams
@@ -431,7 +435,7 @@ async def _event_lines(
     A pump task reads the engine's subscription into a queue, so waiting for the
     next event can time out (heartbeat) without cancelling the subscription.
     """
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=STREAM_BUFFER)
     done = _END
     streams.add(queue)
 
@@ -439,12 +443,12 @@ async def _event_lines(
         try:
             async with contextlib.aclosing(engine.subscribe(since)) as stream:
                 async for event in stream:
-                    queue.put_nowait(event)
+                    await queue.put(event)  # backpressure: a slow reader slows its replay
         except asyncio.CancelledError:
             raise
         except Exception:  # the stream ends; the client reconnects from its last seq
             log.exception("event subscription failed")
-        queue.put_nowait(done)
+        await queue.put(done)
 
     task = asyncio.create_task(pump())
     try:
