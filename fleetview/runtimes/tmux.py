@@ -1,0 +1,711 @@
+"""The tmux runtime: terminal agent CLIs, each in its own session on a private server.
+
+- Sessions: one private tmux server per FLEETVIEW_HOME (tmux_server.py), one
+  session `fv-<agent id>` per agent, `remain-on-exit on`. The command is
+  split with `shlex.split` and exec'd directly by tmux as an argv (never a
+  shell string); write `bash -lc '...'` yourself if you want a shell. The
+  environment carries FLEETVIEW_AGENT_ID/NAME/HOME/API_URL plus
+  `config["env"]`.
+- Watching: ONE control-mode client (tmux_control.py) and one watcher task.
+  Each tick (0.3 s) sends one `list-panes -a` through it; only panes with
+  recent activity (or unsettled status) are captured, also through it. No
+  tmux process is spawned per agent per poll.
+- Input: the prompt is written to a 0600 file, `load-buffer` + `paste-buffer
+  -p -r -d` (bracketed paste, LF kept), a short pause, then `Enter`.
+- A run completes when the agent is back at `idle` after the paste (having
+  shown `working`, or after a short grace for agents too quick to be seen
+  busy). `waiting` keeps the run open until a human answers (`agent keys`)
+  and the agent goes idle. A pane that dies fails the run.
+- Status, hooks first: hook reports (tmux_hook.py via the engine) and
+  Claude's ~/.claude/sessions/<pid>.json win while fresh; otherwise the
+  screen (tmux_screen.py: busy patterns before prompt patterns) and the
+  pane title decide. Entering `waiting` posts a high-priority
+  `decision_gate` message with the question and its choices.
+- Supervisor: dead panes are seen on the next tick (<= 0.3 s) and respawned
+  with backoff (0.5, 1, 2 ... s); 3 deaths within 60 s stop restarts, mark
+  the agent `error` and post an `escalation`. `working` with no screen
+  change, hook or output for `config["stall_seconds"]` (default 300) is
+  flagged stalled.
+- Re-adoption: `start()` adopts a live `fv-<id>` session. Sessions of agents
+  that no longer exist are killed by `reconcile(known_ids)`, or, failing
+  that, when not claimed within 30 s of the first `start()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import shlex
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fleetview.errors import Invalid, RuntimeFailure
+from fleetview.runtimes.base import RunOutcome
+from fleetview.runtimes.tmux_clis import (
+    TranscriptTail,
+    cli_kind,
+    parse_statusline,
+    prepare_argv,
+    session_file_status,
+    status_for_hook,
+)
+from fleetview.runtimes.tmux_control import ControlClient, TmuxCommandError, quote
+from fleetview.runtimes.tmux_screen import read_screen, read_title
+from fleetview.runtimes.tmux_server import (
+    ANCHOR,
+    SESSION_PREFIX,
+    ensure_server,
+    kill_server,
+    session_name,
+    tmux_socket,
+)
+
+if TYPE_CHECKING:
+    from fleetview.runtimes.base import AgentHandle, RunInput
+
+log = logging.getLogger(__name__)
+
+TICK = 0.3
+CRASH_WINDOW = 60.0
+CRASH_LIMIT = 3
+HOOK_TRUST = 15.0
+"""Seconds a hook-reported status outranks the screen."""
+CLAIM_GRACE = 30.0
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_FORMAT = "\t".join(
+    [
+        "#{pane_id}", "#{session_name}", "#{pane_dead}", "#{pane_dead_status}",
+        "#{window_activity}", "#{cursor_y}", "#{history_size}", "#{pane_pid}",
+        "#{pane_current_command}", "#{pane_title}",
+    ]
+)
+
+
+@dataclass
+class _Pane:
+    pane_id: str
+    session: str
+    dead: bool
+    dead_status: str
+    activity: int
+    cursor_y: int
+    history: int
+    pid: int
+    command: str
+    title: str
+
+
+@dataclass
+class _Watch:
+    """What the runtime tracks about one agent."""
+
+    handle: AgentHandle
+    session: str
+    kind: str = "other"
+    pane_id: str | None = None
+    pid: int = 0
+    stopped: bool = False
+    gave_up: bool = False
+    dead: bool = False
+    restarting: bool = False
+    crashes: deque[float] = field(default_factory=lambda: deque(maxlen=10))
+    screen_hash: str = ""
+    changed_at: float = field(default_factory=time.monotonic)
+    captured_at: float = 0.0
+    status: str = "starting"
+    source: str = "event"
+    status_set_at: float = 0.0
+    hook_status: str | None = None
+    hook_at: float = 0.0
+    question: str = ""
+    choices: list[str] = field(default_factory=list)
+    posted_question: str = ""
+    statusline: bool = False
+    transcript: TranscriptTail | None = None
+    stalled: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    lines: list[str] = field(default_factory=list)
+
+
+class TmuxRuntime:
+    """Runs terminal agent CLIs in tmux; see the module docstring."""
+
+    name = "tmux"
+    manages_status = True
+
+    def __init__(self) -> None:
+        self.socket: Path | None = None
+        self.home: Path | None = None
+        self.client: ControlClient | None = None
+        self._watches: dict[str, _Watch] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self._setup_lock = asyncio.Lock()
+        self._first_start: float | None = None
+        self._reconciled = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- server and client ---------------------------------------------------
+
+    async def _ensure(self, home: Path) -> ControlClient:
+        async with self._setup_lock:
+            if self.home is None:
+                self.home = Path(home)
+                self.socket = tmux_socket(self.home)
+            elif Path(home) != self.home:
+                raise RuntimeFailure("one tmux runtime serves one FLEETVIEW_HOME")
+            assert self.socket is not None
+            if self.client is None or not self.client.alive:
+                await ensure_server(self.socket)
+                self.client = ControlClient(self.socket, ANCHOR)
+                await self.client.start()
+            if self._watcher is None or self._watcher.done():
+                self._watcher = asyncio.create_task(self._watch_loop(), name="tmux-watcher")
+            return self.client
+
+    async def _cmd(self, *tokens: str, raw: str = "") -> list[str]:
+        """One tmux command through the control client; tokens are quoted."""
+        if self.client is None or not self.client.alive:
+            if self.home is None:
+                raise RuntimeFailure("the tmux runtime has not started")
+            await self._ensure(self.home)
+        assert self.client is not None
+        line = " ".join([tokens[0], *(quote(t) for t in tokens[1:])])
+        if raw:
+            line += " " + raw
+        return await self.client.command(line)
+
+    async def _sessions(self) -> dict[str, _Pane]:
+        """Every pane on the server by session name (one command)."""
+        out = await self._cmd("list-panes", "-a", "-F", _FORMAT)
+        panes: dict[str, _Pane] = {}
+        for row in out:
+            parts = row.split("\t", 9)
+            if len(parts) < 10:
+                continue
+            try:
+                pane = _Pane(
+                    parts[0], parts[1], parts[2] == "1", parts[3], int(parts[4] or 0),
+                    int(parts[5] or 0), int(parts[6] or 0), int(parts[7] or 0), parts[8], parts[9],
+                )
+            except ValueError:
+                continue
+            panes.setdefault(pane.session, pane)
+        return panes
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self, handle: AgentHandle) -> None:
+        agent = handle.agent
+        if not agent.command or not agent.command.strip():
+            raise Invalid("a tmux agent needs a command")
+        await self._ensure(handle.home)
+        if self._first_start is None:
+            self._first_start = time.monotonic()
+        watch = self._watches.get(agent.id)
+        if watch is None:
+            watch = _Watch(handle=handle, session=session_name(agent.id))
+            self._watches[agent.id] = watch
+        watch.restarting = True  # keep the watcher off until the session is up
+        try:
+            await self._start(watch, handle)
+        finally:
+            watch.restarting = False
+
+    async def _start(self, watch: _Watch, handle: AgentHandle) -> None:
+        agent = handle.agent
+        watch.handle = handle
+        watch.stopped = False
+        watch.gave_up = False
+        watch.dead = False
+        watch.kind = cli_kind(shlex.split(agent.command))
+        panes = await self._sessions()
+        pane = panes.get(watch.session)
+        if pane is not None:
+            watch.pane_id = pane.pane_id
+            watch.pid = pane.pid
+            if pane.dead:
+                # re-adopted a dead pane: respawn now (counts as a restart, not a crash)
+                await self._cmd("respawn-pane", "-k", "-t", pane.pane_id)
+                self._note_restart(watch, "respawned a dead pane found on start")
+            else:
+                handle.output("[fleetview] re-adopted the live tmux session\n", "status")
+            watch.status = "starting"
+        else:
+            await self._create_session(watch)
+        handle.set_status("starting", "event", "tmux session up")
+        watch.status = "starting"
+        watch.status_set_at = time.monotonic()
+        watch.captured_at = 0.0
+
+    def _agent_dir(self, agent_id: str) -> Path:
+        assert self.home is not None
+        path = self.home / "runtimes" / "tmux" / agent_id
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    async def _create_session(self, watch: _Watch) -> None:
+        handle = watch.handle
+        agent = handle.agent
+        argv = shlex.split(agent.command or "")
+        if not argv:
+            raise Invalid("a tmux agent needs a command")
+        argv = prepare_argv(argv, self._agent_dir(agent.id) / "claude-settings.json")
+        if len(argv) == 1:
+            argv = ["env", "--", argv[0]]  # one argument would be run by `sh -c`: never
+        env = {
+            "FLEETVIEW_AGENT_ID": agent.id,
+            "FLEETVIEW_AGENT_NAME": agent.name,
+            "FLEETVIEW_HOME": str(handle.home),
+            "FLEETVIEW_API_URL": handle.api_url or "",
+        }
+        extra = agent.config.get("env") or {}
+        if isinstance(extra, dict):
+            for key, value in extra.items():
+                if not ENV_NAME.match(str(key)):
+                    raise Invalid(f"bad environment variable name {key!r}")
+                env[str(key)] = str(value)
+        tokens = ["new-session", "-d", "-s", watch.session, "-c", agent.cwd or str(Path.home())]
+        for key, value in env.items():
+            tokens += ["-e", f"{key}={value}"]
+        tokens += ["-P", "-F", "#{pane_id} #{pane_pid}", "--", *argv]
+        try:
+            out = await self._cmd(*tokens)
+        except TmuxCommandError as exc:
+            raise RuntimeFailure(f"tmux could not start {argv[0]!r}: {exc}") from None
+        if out:
+            pane_id, _, pid = out[0].partition(" ")
+            watch.pane_id = pane_id
+            watch.pid = int(pid or 0)
+        watch.dead = False
+        watch.screen_hash = ""
+        watch.changed_at = time.monotonic()
+
+    async def stop(self, handle: AgentHandle) -> None:
+        watch = self._watches.get(handle.agent.id)
+        if watch is None:
+            return
+        watch.stopped = True
+        with contextlib.suppress(TmuxCommandError, RuntimeFailure):
+            await self._cmd("kill-session", "-t", f"={watch.session}")
+        watch.pane_id = None
+        watch.changed.set()
+
+    async def delete(self, handle: AgentHandle) -> None:
+        await self.stop(handle)
+        self._watches.pop(handle.agent.id, None)
+        if self.home is not None:
+            path = self.home / "runtimes" / "tmux" / handle.agent.id
+            for child in path.glob("*") if path.exists() else []:
+                with contextlib.suppress(OSError):
+                    child.unlink()
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+    async def reconcile(self, known_ids: set[str] | list[str]) -> list[str]:
+        """Kill sessions of agents that no longer exist; the killed session names."""
+        if self.home is None:
+            return []
+        self._reconciled = True
+        known = {session_name(i) for i in known_ids}
+        killed = []
+        for name in await self._sessions():
+            if name.startswith(SESSION_PREFIX) and name not in known:
+                with contextlib.suppress(TmuxCommandError):
+                    await self._cmd("kill-session", "-t", f"={name}")
+                killed.append(name)
+        return killed
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watcher
+            self._watcher = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    async def kill_server(self) -> None:
+        """Stop every agent session (for `down --all` and tests)."""
+        await self.close()
+        if self.socket is not None:
+            await kill_server(self.socket)
+
+    # -- input and output -----------------------------------------------------------
+
+    def _live(self, handle: AgentHandle) -> _Watch:
+        watch = self._watches.get(handle.agent.id)
+        if watch is None or watch.pane_id is None or watch.stopped:
+            raise Invalid(f"agent {handle.agent.name!r} has no running tmux session")
+        return watch
+
+    async def send_keys(self, handle: AgentHandle, keys: list[str]) -> None:
+        watch = self._live(handle)
+        for key in keys:
+            if not key or len(key) > 64 or "\n" in key:
+                raise Invalid(f"bad key {key!r}: one tmux key name or a short literal per argument")
+        await self._cmd("send-keys", "-t", watch.pane_id or "", *keys)
+        watch.captured_at = 0.0  # look again on the next tick
+
+    async def logs(self, handle: AgentHandle, lines: int) -> list[str] | None:
+        watch = self._watches.get(handle.agent.id)
+        if watch is None or watch.pane_id is None:
+            return None
+        try:
+            out = await self._cmd("capture-pane", "-p", "-J", "-S", f"-{max(lines, 1)}", "-t", watch.pane_id)
+        except TmuxCommandError:
+            return None
+        while out and not out[-1].strip():
+            out.pop()
+        return out[-lines:]
+
+    async def execute(self, handle: AgentHandle, job: RunInput) -> RunOutcome:
+        watch = self._live(handle)
+        config = handle.agent.config
+        ready_timeout = float(config.get("ready_timeout", 30))
+        deadline = time.monotonic() + ready_timeout
+        while watch.status == "starting" and time.monotonic() < deadline and not watch.dead:
+            await self._wait_change(watch, 0.5)
+        if watch.dead or watch.pane_id is None:
+            return RunOutcome(status="failed", error="the agent's process is not running")
+        pane = watch.pane_id
+        prompt = job.full_prompt
+        path = self._agent_dir(handle.agent.id) / "prompt.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(prompt)
+        marker = await self._cmd("display-message", "-p", "-t", pane, "#{history_size} #{cursor_y}")
+        hist0, _, cy0 = (marker[0] if marker else "0 0").partition(" ")
+        start_line = int(hist0 or 0) + int(cy0 or 0)
+        buffer = f"fv-{handle.agent.id}"
+        await self._cmd("load-buffer", "-b", buffer, str(path))
+        await self._cmd("paste-buffer", "-p", "-r", "-d", "-b", buffer, "-t", pane)
+        await asyncio.sleep(float(config.get("enter_delay", 0.2)))
+        await self._cmd("send-keys", "-t", pane, "Enter")
+        started = time.monotonic()
+        self._set(watch, "working", "event", f"run {job.run.id}: {prompt.strip()[:80]}")
+        saw_busy = False
+        grace = float(config.get("idle_grace", 1.5))
+        while True:
+            await self._wait_change(watch, 0.5)
+            if watch.stopped:
+                return RunOutcome(status="failed", error="the agent was stopped")
+            if watch.dead:
+                return RunOutcome(status="failed", error="the agent's process exited during the run")
+            now = time.monotonic()
+            if watch.status in ("working", "waiting") and watch.source != "event":
+                saw_busy = True
+            if watch.status == "idle" and watch.status_set_at > started:
+                quiet = now - watch.changed_at
+                if saw_busy or (now - started > grace and quiet > 0.8):
+                    break
+        text = await self._text_since(watch, start_line)
+        return RunOutcome(status="completed", text=text, stop_reason="idle")
+
+    async def _text_since(self, watch: _Watch, start_line: int) -> str:
+        if watch.pane_id is None:
+            return ""
+        try:
+            marker = await self._cmd("display-message", "-p", "-t", watch.pane_id, "#{history_size}")
+            start = start_line - int(marker[0] if marker else 0)
+            out = await self._cmd("capture-pane", "-p", "-J", "-S", str(start), "-t", watch.pane_id)
+        except (TmuxCommandError, ValueError):
+            return ""
+        while out and not out[-1].strip():
+            out.pop()
+        if out and read_screen(out[-1:]).status == "idle":
+            out.pop()  # the prompt the agent came back to
+        return "\n".join(out).strip("\n")
+
+    async def _wait_change(self, watch: _Watch, timeout: float) -> None:
+        watch.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(watch.changed.wait(), timeout)
+
+    # -- status ---------------------------------------------------------------------
+
+    def _set(self, watch: _Watch, status: str, source: str, detail: str | None = None) -> None:
+        now = time.monotonic()
+        if status == watch.status and source == watch.source and now - watch.status_set_at < 10:
+            return
+        if status != watch.status or source != watch.source:
+            watch.status_set_at = now
+        else:
+            watch.status_set_at = now
+        changed = status != watch.status
+        watch.status = status
+        watch.source = source
+        watch.handle.set_status(status, source, detail)  # type: ignore[arg-type]
+        if changed and status == "waiting":
+            self._post_question(watch)
+        if status != "waiting":
+            watch.posted_question = ""
+        watch.changed.set()
+
+    def _post_question(self, watch: _Watch) -> None:
+        question = watch.question or "the agent is waiting for you"
+        if question == watch.posted_question:
+            return
+        watch.posted_question = question
+        body = "\n".join(watch.choices)
+        if watch.choices:
+            body += f"\n\nanswer with: fleetview agent keys {watch.handle.agent.name} <number>"
+        with contextlib.suppress(Exception):
+            watch.handle.message(subject=question[:300], body=body, type="decision_gate", priority="high")
+
+    async def hook(self, handle: AgentHandle, payload: dict[str, Any]) -> None:
+        watch = self._watches.get(handle.agent.id)
+        if watch is None:
+            raise Invalid(f"agent {handle.agent.name!r} is not running on tmux")
+        event = str(payload.get("event") or "")
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        assert isinstance(data, dict)
+        if event == "statusline":
+            line = parse_statusline(data)
+            if line.cost_usd is not None:
+                watch.statusline = True
+                handle.set_cost(line.cost_usd)
+            if line.context_tokens is not None:
+                handle.set_context(line.context_tokens, line.context_window)
+            return
+        transcript = data.get("transcript_path")
+        if transcript and not watch.statusline:
+            if watch.transcript is None or str(watch.transcript.path) != transcript:
+                watch.transcript = TranscriptTail(Path(transcript))
+            for usage, model, prompt_tokens in watch.transcript.read():
+                handle.add_usage(usage, model)
+                handle.set_context(prompt_tokens)
+        status, detail = status_for_hook(event, data)
+        watch.hook_at = time.monotonic()
+        self._unstall(watch)
+        if status is None:
+            if detail:
+                handle.set_detail(detail)
+            return
+        watch.hook_status = status
+        if status == "waiting":
+            watch.question = str(data.get("message") or detail or "permission needed")
+            await self._capture(watch)  # the choices, if the screen shows them
+        self._set(watch, status, "hook", detail)
+
+    # -- the watcher -------------------------------------------------------------------
+
+    async def _watch_loop(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except TmuxCommandError as exc:
+                log.warning("tmux watcher: %s", exc)
+                await asyncio.sleep(1.0)
+                if self.home is not None:
+                    with contextlib.suppress(Exception):
+                        await self._ensure_client_only()
+            except Exception:
+                log.exception("tmux watcher tick failed")
+            await asyncio.sleep(TICK)
+
+    async def _ensure_client_only(self) -> None:
+        assert self.socket is not None
+        if self.client is None or not self.client.alive:
+            await ensure_server(self.socket)
+            self.client = ControlClient(self.socket, ANCHOR)
+            await self.client.start()
+
+    async def _tick(self) -> None:
+        if not self._watches and self._first_start is None:
+            return
+        panes = await self._sessions()
+        now = time.monotonic()
+        wall = int(time.time())
+        for agent_id, watch in list(self._watches.items()):
+            if watch.stopped or watch.restarting or watch.gave_up:
+                continue
+            pane = panes.get(watch.session)
+            if pane is None or pane.dead:
+                if not watch.dead:
+                    code = pane.dead_status if pane is not None else "session gone"
+                    self._on_death(watch, code)
+                continue
+            if pane.pane_id != watch.pane_id:
+                watch.pane_id = pane.pane_id
+            if pane.pid != watch.pid:
+                watch.pid = pane.pid
+            recent = pane.activity >= wall - 2
+            due = (
+                recent
+                or watch.captured_at == 0.0
+                or watch.status in ("starting", "working", "waiting")
+                and now - watch.captured_at > 1.0
+                or now - watch.captured_at > 5.0
+            )
+            if due:
+                await self._capture(watch)
+                self._judge(watch, pane, now)
+            self._check_stall(watch, now)
+        if (
+            not self._reconciled
+            and self._first_start is not None
+            and now - self._first_start > CLAIM_GRACE
+        ):
+            self._reconciled = True
+            claimed = {w.session for w in self._watches.values()}
+            for name in panes:
+                if name.startswith(SESSION_PREFIX) and name not in claimed:
+                    with contextlib.suppress(TmuxCommandError):
+                        await self._cmd("kill-session", "-t", f"={name}")
+
+    async def _capture(self, watch: _Watch) -> None:
+        if watch.pane_id is None:
+            return
+        try:
+            lines = await self._cmd("capture-pane", "-p", "-t", watch.pane_id)
+        except TmuxCommandError:
+            return
+        watch.captured_at = time.monotonic()
+        digest = hashlib.blake2b("\n".join(lines).encode(), digest_size=8).hexdigest()
+        if digest != watch.screen_hash:
+            watch.screen_hash = digest
+            watch.changed_at = watch.captured_at
+            self._unstall(watch)
+        watch.lines = lines
+        reading = read_screen(lines)
+        if reading.status == "waiting":
+            watch.question = reading.question
+            watch.choices = reading.choices
+
+    def _judge(self, watch: _Watch, pane: _Pane, now: float) -> None:
+        reading = read_screen(watch.lines, pane.cursor_y)
+        screen = reading.status
+        source = "screen"
+        if watch.kind == "shell" and screen != "waiting":
+            # a shell is idle when it is its own foreground process
+            shell = os.path.basename(shlex.split(watch.handle.agent.command or "sh")[0])
+            screen = "idle" if pane.command == shell else "working"
+        if screen in (None, "idle") and read_title(pane.title) == "working":
+            screen, source = "working", "title"
+        if screen is None and watch.status == "starting" and now - watch.changed_at > 2.0:
+            screen = "idle"  # up, quiet and no prompt we know: call it idle
+        # hooks first: a fresh hook report outranks the screen, except that a
+        # visible choice list (waiting) or its disappearance is always believed
+        hook_fresh = watch.hook_status is not None and now - watch.hook_at < HOOK_TRUST
+        if watch.kind == "claude" and not hook_fresh and pane.pid:
+            home = Path(watch.handle.agent.config.get("env", {}).get("HOME") or Path.home())
+            from_file = session_file_status(home, pane.pid)
+            if from_file is not None and screen != "waiting":
+                self._set(watch, from_file, "hook")
+                return
+        if hook_fresh:
+            if screen == "waiting" and watch.status != "waiting":
+                self._set(watch, "waiting", source, reading.question)
+            elif watch.status == "waiting" and screen not in ("waiting", None):
+                self._set(watch, screen, source)
+            return
+        if screen is None:
+            return
+        detail = reading.question if screen == "waiting" else ("" if screen == "idle" else None)
+        self._set(watch, screen, source, detail)
+
+    def _check_stall(self, watch: _Watch, now: float) -> None:
+        if watch.status != "working" or watch.stalled:
+            return
+        limit = float(watch.handle.agent.config.get("stall_seconds", 300))
+        last = max(watch.changed_at, watch.hook_at)
+        if now - last > limit:
+            watch.stalled = True
+            agent = watch.handle.agent
+            agent.stalled = True  # no handle method for this yet (see report)
+            watch.handle.set_detail(f"stalled: no screen change or hook for {int(now - last)}s")
+
+    def _unstall(self, watch: _Watch) -> None:
+        if watch.stalled:
+            watch.stalled = False
+            watch.handle.agent.stalled = False
+            watch.handle.set_detail("active again")
+
+    # -- supervisor ---------------------------------------------------------------------
+
+    def _on_death(self, watch: _Watch, code: str) -> None:
+        now = time.monotonic()
+        watch.dead = True
+        watch.crashes.append(now)
+        recent = [t for t in watch.crashes if now - t <= CRASH_WINDOW]
+        handle = watch.handle
+        handle.output(f"[fleetview] the agent's process exited ({code})\n", "status")
+        watch.changed.set()
+        if len(recent) >= CRASH_LIMIT:
+            watch.gave_up = True
+            watch.status = "error"
+            watch.source = "event"
+            handle.set_status(
+                "error", "event", f"exited {len(recent)} times within {int(CRASH_WINDOW)}s; restarts stopped"
+            )
+            with contextlib.suppress(Exception):
+                handle.message(
+                    subject=f"{handle.agent.name} keeps crashing: restarts stopped",
+                    body=(
+                        f"The process exited {len(recent)} times within {int(CRASH_WINDOW)} s "
+                        f"(last: {code}). Fix the command, then `fleetview agent restart "
+                        f"{handle.agent.name}`.\nLast screen:\n" + "\n".join(watch.lines[-15:])
+                    ),
+                    type="escalation",
+                    priority="urgent",
+                )
+            return
+        delay = min(0.5 * 2 ** (len(recent) - 1), 30.0)
+        watch.status = "starting"
+        watch.source = "event"
+        handle.set_status("starting", "event", f"exited ({code}); restarting in {delay:g}s")
+        watch.restarting = True
+        task = asyncio.get_running_loop().create_task(self._restart_later(watch, delay))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restart_later(self, watch: _Watch, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            if watch.stopped or self._watches.get(watch.handle.agent.id) is not watch:
+                return
+            panes = await self._sessions()
+            pane = panes.get(watch.session)
+            if pane is not None:
+                await self._cmd("respawn-pane", "-k", "-t", pane.pane_id)
+                watch.pane_id = pane.pane_id
+            else:
+                await self._create_session(watch)
+            watch.dead = False
+            watch.screen_hash = ""
+            watch.changed_at = time.monotonic()
+            watch.captured_at = 0.0
+            watch.status_set_at = time.monotonic()
+            self._note_restart(watch, "restarted by the supervisor")
+        except Exception as exc:
+            log.warning("tmux restart of %s failed: %s", watch.handle.agent.name, exc)
+            watch.handle.set_status("error", "event", f"restart failed: {exc}")
+            watch.gave_up = True
+        finally:
+            watch.restarting = False
+
+    def _note_restart(self, watch: _Watch, why: str) -> None:
+        handle = watch.handle
+        note = getattr(handle, "note_restart", None)
+        if callable(note):
+            note(why)
+        else:
+            handle.agent.restarts += 1  # no handle method for this yet (see report)
+            handle.set_detail(why)
+        handle.output(f"[fleetview] {why}\n", "status")
+
+
+def create_runtime() -> TmuxRuntime:
+    return TmuxRuntime()

@@ -1,0 +1,206 @@
+"""What fleetview knows about specific agent CLIs: Claude Code and Codex.
+
+Claude Code gets its own settings file (`claude --settings FILE`; the user's
+~/.claude files are never edited) whose hooks and statusLine run
+`python -m fleetview.runtimes.tmux_hook EVENT`, which posts to the engine.
+Codex gets `-c notify=[...]` with the same program. Hook reports map to a
+status here; cost comes from the statusLine JSON, else from the transcript
+JSONL (tailed by offset, a partial last line kept for later, each
+`message.id` counted once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fleetview.models import Usage
+
+CLAUDE_HOOK_EVENTS = (
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PermissionRequest",
+    "Notification",
+    "Stop",
+    "SessionEnd",
+)
+
+
+SHELLS = ("bash", "sh", "zsh", "fish", "dash", "ksh")
+
+
+def cli_kind(argv: list[str]) -> str:
+    """`claude`, `codex` or `other`, from the program's base name."""
+    if not argv:
+        return "other"
+    base = os.path.basename(argv[0])
+    if base in ("claude", "claude-code"):
+        return "claude"
+    if base == "codex":
+        return "codex"
+    if base in SHELLS:
+        return "shell"
+    return "other"
+
+
+def hook_argv(event: str) -> list[str]:
+    return [sys.executable, "-m", "fleetview.runtimes.tmux_hook", event]
+
+
+def claude_settings(event_timeout: int = 5) -> dict[str, Any]:
+    """The per-agent Claude Code settings: one hook per event, plus statusLine."""
+    hooks: dict[str, Any] = {}
+    for event in CLAUDE_HOOK_EVENTS:
+        hooks[event] = [
+            {
+                "matcher": "",
+                "hooks": [
+                    {"type": "command", "command": shlex.join(hook_argv(event)), "timeout": event_timeout}
+                ],
+            }
+        ]
+    return {
+        "hooks": hooks,
+        "statusLine": {"type": "command", "command": shlex.join(hook_argv("statusline")), "padding": 0},
+    }
+
+
+def prepare_argv(argv: list[str], settings_file: Path) -> list[str]:
+    """The command with fleetview's integration flags added for known CLIs."""
+    kind = cli_kind(argv)
+    if kind == "claude" and "--settings" not in argv:
+        settings_file.write_text(json.dumps(claude_settings(), indent=2))
+        return [argv[0], "--settings", str(settings_file), *argv[1:]]
+    if kind == "codex":
+        notify = json.dumps(hook_argv("codex-notify"))
+        return [argv[0], "-c", f"notify={notify}", *argv[1:]]
+    return list(argv)
+
+
+def status_for_hook(event: str, data: dict[str, Any]) -> tuple[str | None, str]:
+    """(status or None, detail) for one hook report."""
+    if event == "UserPromptSubmit":
+        return "working", "prompt submitted"
+    if event == "PreToolUse":
+        return "working", f"tool: {data.get('tool_name', '?')}"
+    if event == "PostToolUse":
+        return "working", f"done: {data.get('tool_name', '?')}"
+    if event == "PermissionRequest":
+        return "waiting", f"permission: {data.get('tool_name', '?')}"
+    if event == "Notification":
+        kind = str(data.get("notification_type") or "")
+        msg = str(data.get("message") or "")
+        if kind == "idle_prompt" or "waiting for your input" in msg.lower():
+            return "idle", msg
+        if kind == "permission_prompt" or "permission" in msg.lower():
+            return "waiting", msg
+        return None, msg
+    if event == "Stop":
+        return "idle", "turn finished"
+    if event == "SessionEnd":
+        return None, f"session ended: {data.get('reason', '')}"
+    if event == "codex-notify":
+        if data.get("type") == "agent-turn-complete":
+            return "idle", str(data.get("last-assistant-message") or "turn complete")[:200]
+        return None, ""
+    return None, ""
+
+
+def session_file_status(home: Path, pid: int) -> str | None:
+    """Claude Code's own ~/.claude/sessions/<pid>.json status, mapped to ours."""
+    path = home / ".claude" / "sessions" / f"{pid}.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    status = str(data.get("status") or "")
+    return {"busy": "working", "idle": "idle", "waiting": "waiting"}.get(status)
+
+
+@dataclass
+class StatusLineData:
+    cost_usd: float | None = None
+    context_tokens: int | None = None
+    context_window: int | None = None
+    model: str | None = None
+
+
+def parse_statusline(data: dict[str, Any]) -> StatusLineData:
+    """Cost and context from Claude Code's statusLine JSON (fields vary by version)."""
+    out = StatusLineData()
+    cost = data.get("cost") or {}
+    if isinstance(cost, dict) and cost.get("total_cost_usd") is not None:
+        try:
+            out.cost_usd = float(cost["total_cost_usd"])
+        except (TypeError, ValueError):
+            pass
+    ctx = data.get("context_window") or {}
+    if isinstance(ctx, dict):
+        window = ctx.get("context_window_size") or ctx.get("size")
+        if isinstance(window, int):
+            out.context_window = window
+        current = ctx.get("current_usage")
+        if isinstance(current, dict):
+            out.context_tokens = sum(
+                int(current.get(k) or 0)
+                for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+            )
+        elif isinstance(ctx.get("total_input_tokens"), int):
+            out.context_tokens = int(ctx["total_input_tokens"])
+    model = data.get("model")
+    if isinstance(model, dict):
+        out.model = model.get("id")
+    return out
+
+
+@dataclass
+class TranscriptTail:
+    """Reads a Claude Code transcript JSONL incrementally."""
+
+    path: Path
+    offset: int = 0
+    seen: set[str] = field(default_factory=set)
+
+    def read(self) -> list[tuple[Usage, str | None, int]]:
+        """New (usage, model, prompt_tokens) per assistant message not seen before."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except OSError:
+            return []
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []  # only a partial line so far
+        self.offset += end + 1
+        found: list[tuple[Usage, str | None, int]] = []
+        for raw in chunk[: end + 1].splitlines():
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            message = entry.get("message") if isinstance(entry, dict) else None
+            if not isinstance(message, dict) or not isinstance(message.get("usage"), dict):
+                continue
+            mid = message.get("id")
+            if not mid or mid in self.seen:
+                continue
+            self.seen.add(mid)
+            u = message["usage"]
+            cache = u.get("cache_creation") or {}
+            w1h = int(cache.get("ephemeral_1h_input_tokens") or 0)
+            usage = Usage(
+                input_tokens=int(u.get("input_tokens") or 0),
+                output_tokens=int(u.get("output_tokens") or 0),
+                cache_write_5m_tokens=int(u.get("cache_creation_input_tokens") or 0) - w1h,
+                cache_write_1h_tokens=w1h,
+                cache_read_tokens=int(u.get("cache_read_input_tokens") or 0),
+            )
+            found.append((usage, message.get("model"), usage.prompt_tokens))
+        return found

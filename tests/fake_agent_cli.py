@@ -1,0 +1,153 @@
+"""A fake terminal agent CLI, behaving like Claude Code / Codex on screen.
+
+- shows a `> ` prompt, turns on bracketed paste, reads the terminal raw;
+- a paste (ESC[200~ ... ESC[201~) is collected whole, Enter submits it;
+- each submitted input is appended to --log as one JSON line {"input": ...};
+- while "working" it redraws a spinner line `... (esc to interrupt)` every
+  0.1 s for --work seconds (or `sleep N` in the input); Escape interrupts;
+- an input containing "write" asks `Do you want to proceed?` with a numbered
+  choice list and waits for `1`/Enter (yes) or `2`/Escape (no);
+- "crash" exits with status 3, "exit" with 0; --title sets OSC titles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import select
+import sys
+import termios
+import time
+import tty
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def out(text: str) -> None:
+    os.write(1, text.replace("\n", "\r\n").encode())
+
+
+def title(args: argparse.Namespace, text: str) -> None:
+    if args.title:
+        os.write(1, f"\x1b]0;{text}\x07".encode())
+
+
+def read_key(timeout: float | None) -> bytes:
+    ready, _, _ = select.select([0], [], [], timeout)
+    if not ready:
+        return b""
+    return os.read(0, 65536)
+
+
+def work(args: argparse.Namespace, seconds: float) -> bool:
+    """Spin; False when interrupted by Escape."""
+    start = time.monotonic()
+    i = 0
+    title(args, "✳ working")
+    while time.monotonic() - start < seconds:
+        out(f"\r\x1b[2K{SPINNER[i % len(SPINNER)]} Thinking… ({int(time.monotonic() - start)}s · esc to interrupt)")
+        i += 1
+        key = read_key(0.1)
+        if key == b"\x1b":
+            out("\r\x1b[2KInterrupted by user\n")
+            return False
+    out("\r\x1b[2K")
+    return True
+
+
+def ask(args: argparse.Namespace) -> bool:
+    title(args, "? waiting")
+    out("Write file notes.txt\n\nDo you want to proceed?\n❯ 1. Yes\n  2. No\n")
+    while True:
+        key = read_key(None)
+        if key in (b"1", b"\r", b"\n", b"y"):
+            out("\n")
+            return True
+        if key in (b"2", b"\x1b", b"n"):
+            out("\n")
+            return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--log", default=os.environ.get("FAKE_AGENT_LOG"))
+    parser.add_argument("--work", type=float, default=1.0)
+    parser.add_argument("--title", action="store_true")
+    parser.add_argument("--exit-after", type=float, default=None, help="exit 3 after N s")
+    args = parser.parse_args()
+    started = time.monotonic()
+
+    fd = 0
+    old = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    try:
+        out("fake agent ready\n")
+        if args.log:
+            with open(args.log, "a") as fh:
+                fh.write(json.dumps({"env": {k: v for k, v in os.environ.items() if k.startswith("FLEETVIEW_")}}) + "\n")
+        while True:
+            title(args, "fake idle")
+            out("\x1b[?2004h> ")
+            buf = bytearray()
+            pasting = False
+            while True:
+                if args.exit_after is not None and time.monotonic() - started > args.exit_after:
+                    return 3
+                chunk = read_key(0.2 if args.exit_after is not None else None)
+                if not chunk:
+                    continue
+                i = 0
+                submitted = False
+                while i < len(chunk):
+                    if chunk.startswith(b"\x1b[200~", i):
+                        pasting = True
+                        i += 6
+                        continue
+                    if chunk.startswith(b"\x1b[201~", i):
+                        pasting = False
+                        i += 6
+                        continue
+                    byte = chunk[i : i + 1]
+                    i += 1
+                    if not pasting and byte in (b"\r", b"\n"):
+                        submitted = True
+                        break
+                    if not pasting and byte == b"\x03":
+                        return 130
+                    if not pasting and byte == b"\x7f":
+                        buf = buf[:-1]
+                        continue
+                    buf += byte
+                if submitted:
+                    break
+            text = buf.decode("utf-8", "replace")
+            out("\x1b[?2004l\n")
+            if args.log:
+                with open(args.log, "a") as fh:
+                    fh.write(json.dumps({"input": text}) + "\n")
+            first = text.strip().splitlines()[0] if text.strip() else ""
+            if first == "exit":
+                return 0
+            if first == "crash":
+                return 3
+            seconds = args.work
+            match = re.search(r"sleep (\d+(?:\.\d+)?)", text)
+            if match:
+                seconds = float(match.group(1))
+            if not work(args, seconds):
+                continue
+            if "write" in text:
+                if ask(args):
+                    work(args, 0.3)
+                    out("Wrote notes.txt\n")
+                else:
+                    out("Cancelled.\n")
+            out(f"● done: {first[:60]} ({len(text)} chars, {text.count(chr(10)) + 1} lines)\n")
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
