@@ -76,6 +76,7 @@ def main() -> int:
     parser.add_argument("--work", type=float, default=1.0)
     parser.add_argument("--title", action="store_true")
     parser.add_argument("--exit-after", type=float, default=None, help="exit 3 after N s")
+    parser.add_argument("--settings", default=None, help="accepted like claude's (logged)")
     args = parser.parse_args()
     started = time.monotonic()
 
@@ -86,7 +87,8 @@ def main() -> int:
         out("fake agent ready\n")
         if args.log:
             with open(args.log, "a") as fh:
-                fh.write(json.dumps({"env": {k: v for k, v in os.environ.items() if k.startswith("FLEETVIEW_")}}) + "\n")
+                env = {k: v for k, v in os.environ.items() if k.startswith("FLEETVIEW_")}
+                fh.write(json.dumps({"env": env, "settings": args.settings}) + "\n")
         while True:
             title(args, "fake idle")
             out("\x1b[?2004h> ")

@@ -90,7 +90,7 @@ async def test_env_and_private_server(fleet: Engine, tmp_path: Path) -> None:
     agent = await fleet.create_agent(
         AgentSpec(name="envy", runtime="tmux", command=fake_command(log), cwd=str(tmp_path))
     )
-    await until(lambda: log.exists(), 5, "fake CLI up")
+    await until(lambda: log.exists() and log.read_text().endswith("\n"), 5, "fake CLI up")
     env = json.loads(log.read_text().splitlines()[0])["env"]
     assert env == {
         "FLEETVIEW_AGENT_ID": agent.id,

@@ -17,7 +17,8 @@
   busy). `waiting` keeps the run open until a human answers (`agent keys`)
   and the agent goes idle. A pane that dies fails the run.
 - Status, hooks first: hook reports (tmux_hook.py via the engine) and
-  Claude's ~/.claude/sessions/<pid>.json win while fresh; otherwise the
+  Claude's ~/.claude/sessions/<pid>.json win while fresh (15 s; only a
+  visible choice list can override them); otherwise the
   screen (tmux_screen.py: busy patterns before prompt patterns) and the
   pane title decide. Entering `waiting` posts a high-priority
   `decision_gate` message with the question and its choices.
@@ -122,6 +123,8 @@ class _Watch:
     status: str = "starting"
     source: str = "event"
     status_set_at: float = 0.0
+    busy_at: float = 0.0
+    """When a source other than fleetview itself last said working or waiting."""
     hook_status: str | None = None
     hook_at: float = 0.0
     question: str = ""
@@ -393,7 +396,6 @@ class TmuxRuntime:
         await self._cmd("send-keys", "-t", pane, "Enter")
         started = time.monotonic()
         self._set(watch, "working", "event", f"run {job.run.id}: {prompt.strip()[:80]}")
-        saw_busy = False
         grace = float(config.get("idle_grace", 1.5))
         while True:
             await self._wait_change(watch, 0.5)
@@ -402,11 +404,9 @@ class TmuxRuntime:
             if watch.dead:
                 return RunOutcome(status="failed", error="the agent's process exited during the run")
             now = time.monotonic()
-            if watch.status in ("working", "waiting") and watch.source != "event":
-                saw_busy = True
             if watch.status == "idle" and watch.status_set_at > started:
                 quiet = now - watch.changed_at
-                if saw_busy or (now - started > grace and quiet > 0.8):
+                if watch.busy_at > started or (now - started > grace and quiet > 0.8):
                     break
         text = await self._text_since(watch, start_line)
         return RunOutcome(status="completed", text=text, stop_reason="idle")
@@ -436,12 +436,13 @@ class TmuxRuntime:
     def _set(self, watch: _Watch, status: str, source: str, detail: str | None = None) -> None:
         now = time.monotonic()
         if status == watch.status and source == watch.source and now - watch.status_set_at < 10:
+            if status in ("working", "waiting") and source != "event":
+                watch.busy_at = now
             return
-        if status != watch.status or source != watch.source:
-            watch.status_set_at = now
-        else:
-            watch.status_set_at = now
+        watch.status_set_at = now
         changed = status != watch.status
+        if status in ("working", "waiting") and source != "event":
+            watch.busy_at = now
         watch.status = status
         watch.source = source
         watch.handle.set_status(status, source, detail)  # type: ignore[arg-type]
@@ -606,10 +607,10 @@ class TmuxRuntime:
                 self._set(watch, from_file, "hook")
                 return
         if hook_fresh:
+            # a visible choice list is believed at once; anything else waits for
+            # the next hook, or for the hook report to go stale (HOOK_TRUST)
             if screen == "waiting" and watch.status != "waiting":
                 self._set(watch, "waiting", source, reading.question)
-            elif watch.status == "waiting" and screen not in ("waiting", None):
-                self._set(watch, screen, source)
             return
         if screen is None:
             return
