@@ -95,7 +95,10 @@ class Agent:
         merged_config = {**(definition.config if definition else {}), **(config or {})}
         sim_speed = os.environ.get("FLEETVIEW_SIM_SPEED", "").strip()
         if sim_speed and self._given.get("runtime") == "sim" and "speed" not in merged_config:
-            merged_config["speed"] = float(sim_speed)
+            try:
+                merged_config["speed"] = float(sim_speed)
+            except ValueError:
+                raise AgentError(f"FLEETVIEW_SIM_SPEED={sim_speed!r} is not a number") from None
         if merged_config:
             self._given["config"] = merged_config
         if cwd is not None:
