@@ -50,6 +50,11 @@ REPAINT_INTERVAL = 0.25
 Background = Callable[[FleetClient], Awaitable[None]]
 
 
+def rate_time(now: datetime) -> float:
+    """The clock for cost/hour, in 10 s steps, so an idle header does not tick."""
+    return float(int(now.timestamp()) // 10 * 10)
+
+
 class FleetviewApp(App[int]):
     """Watch and command the fleet. `client=None` with a `snapshot` shows a fixed fleet."""
 
@@ -198,7 +203,7 @@ class FleetviewApp(App[int]):
             name = self.current_view
             dirty = self.state.take_dirty((name,))
             # ages (`working 15s`) move with the clock: re-check once a second
-            aging = self._ticks % 4 == 0 and name in ("agents", "inbox")
+            aging = self._ticks % 4 == 0 and name in ("agents", "inbox", "meters")
             full = name in self._full
             if dirty or aging or full or force:
                 self._full.discard(name)
@@ -211,7 +216,7 @@ class FleetviewApp(App[int]):
         state = self.state
         counts = state.status_counts()
         total, unpriced = state.total_cost()
-        rate = state.cost_per_hour(self.now().timestamp())
+        rate = state.cost_per_hour(rate_time(self.now()))
         tabs = Text(" ", no_wrap=True)
         tabs.append("fleetview" if self.size.width >= 100 else "fv", style="bold")
         if self.banner:
@@ -264,7 +269,7 @@ class FleetviewApp(App[int]):
             self.pop_screen()
         self.current_view = name
         self.query_one(ContentSwitcher).current = name
-        self._full.add(name)
+        self.state.dirty.add(name)
         self.view(name).focus_main()
         self.repaint()
         self.refresh_bindings()
@@ -296,7 +301,7 @@ class FleetviewApp(App[int]):
 
     def set_needle(self, needle: str) -> None:
         self.needle = needle
-        self._full.add(self.current_view)
+        self.state.dirty.add(self.current_view)
         self.repaint()
 
     @on(Input.Changed, "#filter")

@@ -379,6 +379,7 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
         self._seen = 0
         self._info = ""
         self._runs_sig: tuple[Any, ...] = ()
+        self._ready = False
 
     @property
     def fleet_app(self) -> FleetviewApp:
@@ -417,6 +418,7 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
                 tools.write(Text(line))
             self._seen = out.total
         self.query_one("#detail-output").focus()
+        self._ready = True
         self.refresh_detail(full=True)
         if not out or not out.lines:
             self.fleet_app.load_logs(self.agent_id)
@@ -428,6 +430,8 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
             log.write(Text(sanitize(line)))
 
     def refresh_detail(self, full: bool = False) -> None:
+        if not self._ready:  # the repaint tick can come before on_mount
+            return
         state = self.fleet_app.state
         now = self.fleet_app.now()
         agent = state.agents.get(self.agent_id)

@@ -85,6 +85,8 @@ class FleetState:
         self.outputs: dict[str, AgentOutput] = {}
         self.cost_samples: deque[tuple[float, float]] = deque()
         self.dirty: set[str] = set()
+        self.changed_agents: set[str] = set()
+        """Agents updated since the agents view last drew them."""
         self.structure_version = 0
         """Bumped when agents are added or removed (the agents table reorders)."""
 
@@ -116,6 +118,7 @@ class FleetState:
             agent = Agent.model_validate(data)
             old = self.agents.get(agent.id)
             self.agents[agent.id] = agent
+            self.changed_agents.add(agent.id)
             if old is None or old.parent_id != agent.parent_id:
                 self.structure_version += 1
             if old is None or old.cost_usd != agent.cost_usd:

@@ -43,6 +43,23 @@ if TYPE_CHECKING:
     from fleetview.tui.app import FleetviewApp
 
 BOARD_COLUMNS = COLUMNS[:4]
+ROW_EVERY = 4.0
+"""Seconds between redraws of one agent's row while its status stays the same.
+
+Its "doing" cell follows output word by word and its cost/context move with every
+tool call; drawing each change would cost ~1 KB a row over ssh."""
+AGED_STATUSES = ("working", "waiting", "starting")
+"""Statuses whose age is shown in the table (an idle fleet then never redraws)."""
+
+
+def status_text(agent: Agent, now: datetime) -> str:
+    """`working 15s`, `waiting 2m`, `idle` (stall marked with !)."""
+    text = agent.status + ("!" if agent.stalled else "")
+    if agent.status in AGED_STATUSES:
+        text += f" {age(agent.status_at, now)}"
+    return text
+
+
 INBOX_WINDOW = 500
 """Messages shown at once (newest first); a filter searches them all."""
 
@@ -93,6 +110,12 @@ class AgentsView(FleetView):
         self._keys: list[str] = []
         self._cache: dict[str, tuple[Text, ...]] = {}
         self._layout: tuple[int, ...] = ()
+        self._depth: dict[str, int] = {}
+        self._row_at: dict[str, float] = {}
+        self._pending: set[str] = set()
+        self._structure = -1
+        self._needle = ""
+        self._aged_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield FleetTable(id="agents-table")
@@ -135,9 +158,7 @@ class AgentsView(FleetView):
             elif key == "model":
                 out.append(styled(short_model(agent.model)))
             elif key == "status":
-                stall = "!" if agent.stalled else ""
-                out.append(styled(f"{agent.status}{stall} {age(agent.status_at, now)}",
-                                  theme_style(app, agent.status)))
+                out.append(styled(status_text(agent, now), theme_style(app, agent.status)))
             elif key == "doing":
                 out.append(styled(one_line(agent.detail, width), "dim" if agent.status == "idle" else ""))
             elif key == "cost":
@@ -156,41 +177,79 @@ class AgentsView(FleetView):
         return tuple(out)
 
     def refresh_view(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
+        """Rebuild when rows come, go or reorder; else update only the cells that changed.
+
+        Only agents the state marks as changed are re-rendered; a row whose status
+        word stays the same is redrawn at most every ROW_EVERY seconds, and ages are
+        re-checked once a second.
+        """
         table = self.table
         cols = self._columns()
         layout = tuple(w for _, _, w in cols)
-        rows = [
-            (agent, depth)
-            for agent, depth in state.agent_tree()
-            if _matches(needle, agent.name, agent.model, agent.status, agent.runtime, agent.detail)
-        ]
-        keys = [agent.id for agent, _ in rows]
-        cells = {agent.id: self._cells(agent, depth, now, cols) for agent, depth in rows}
-        if full or layout != self._layout or keys != self._keys:
-            current = table.current_key
-            if layout != self._layout or full:
-                table.clear(columns=True)
-                for key, label, width in cols:
-                    table.add_column(label, key=key, width=width)
-                self._layout = layout
-            else:
-                table.clear()
-            for key in keys:
-                table.add_row(*cells[key], key=key)
-            self._keys = keys
-            self._cache = cells
-            table.move_to_key(current)
-            return
+        changed, state.changed_agents = state.changed_agents, set()
+        if full or layout != self._layout or state.structure_version != self._structure \
+                or needle != self._needle or (needle and changed):
+            rows = [
+                (agent, depth)
+                for agent, depth in state.agent_tree()
+                if _matches(needle, agent.name, agent.model, agent.status, agent.runtime, agent.detail)
+            ]
+            keys = [agent.id for agent, _ in rows]
+            self._depth = {agent.id: depth for agent, depth in rows}
+            if full or layout != self._layout or keys != self._keys:
+                cells = {agent.id: self._cells(agent, depth, now, cols) for agent, depth in rows}
+                current = table.current_key
+                if layout != self._layout or full:
+                    table.clear(columns=True)
+                    for key, label, width in cols:
+                        table.add_column(label, key=key, width=width)
+                    self._layout = layout
+                else:
+                    table.clear()
+                for key in keys:
+                    table.add_row(*cells[key], key=key)
+                self._keys = keys
+                self._cache = cells
+                self._row_at = {}
+                self._structure = state.structure_version
+                self._needle = needle
+                table.move_to_key(current)
+                return
+            self._structure = state.structure_version
+            self._needle = needle
         col_keys = [key for key, _, _ in cols]
-        for key in keys:
-            old = self._cache.get(key)
-            new = cells[key]
+        status_index = col_keys.index("status")
+        clock = now.timestamp()
+        todo = (changed | self._pending) & set(self._cache)
+        self._pending = set()
+        if clock - self._aged_at >= 1.0:  # ages move with the clock
+            self._aged_at = clock
+            for key in self._keys:
+                agent = state.agents.get(key)
+                if agent is not None and key not in todo \
+                        and self._cache[key][status_index].plain != status_text(agent, now):
+                    todo.add(key)
+        for key in todo:
+            agent = state.agents.get(key)
+            if agent is None:
+                continue
+            old = self._cache[key]
+            new = self._cells(agent, self._depth.get(key, 0), now, cols)
             if old == new:
                 continue
-            for index, cell in enumerate(new):
-                if old is None or old[index] != cell:
-                    table.update_cell(key, col_keys[index], cell)
-        self._cache = cells
+            same_status = old[status_index].plain.split(" ")[0] == agent.status
+            if same_status and clock - self._row_at.get(key, 0.0) < ROW_EVERY:
+                self._pending.add(key)  # coalesce: this row was drawn moments ago
+                continue
+            self._row_at[key] = clock
+            self._update_row(key, old, new, col_keys)
+
+    def _update_row(self, key: str, old: tuple[Text, ...], new: tuple[Text, ...],
+                    col_keys: list[str]) -> None:
+        for index, cell in enumerate(new):
+            if old[index] != cell:
+                self.table.set_cell(key, col_keys[index], cell)
+        self._cache[key] = new
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -492,7 +551,7 @@ class InboxView(FleetView):
             if old != new:
                 for index, cell in enumerate(new):
                     if old is None or old[index] != cell:
-                        mail.update_cell(key, col_keys[index], cell)
+                        mail.set_cell(key, col_keys[index], cell)
         self._mail_cache = cells
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -556,7 +615,7 @@ class MetersView(FleetView):
         app = self.app
         counts = state.status_counts()
         total, unpriced = state.total_cost()
-        rate = state.cost_per_hour(now.timestamp())
+        rate = state.cost_per_hour(float(int(now.timestamp()) // 10 * 10))
         n_agents = max(1, len(state.agents))
         status_table = Table.grid(padding=(0, 1))
         status_table.add_column(width=9)

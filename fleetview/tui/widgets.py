@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, OptionList
+from textual.widgets.data_table import ColumnKey, RowKey
 
 if TYPE_CHECKING:
     pass
@@ -84,6 +85,17 @@ class FleetTable(DataTable[Text]):
     def action_scroll_bottom(self) -> None:
         if self.row_count:
             self.move_cursor(row=self.row_count - 1)
+
+    def set_cell(self, row_key: str, column_key: str, value: Text) -> None:
+        """Like update_cell, but repaints only that row (update_cell repaints the whole
+        table, which resends every visible line to the terminal)."""
+        row, column = RowKey(row_key), ColumnKey(column_key)
+        index = self._row_locations.get(row)
+        if index is None or column not in self._column_locations:
+            return
+        self._data[row][column] = value
+        self._update_count += 1
+        self.refresh_row(index)
 
     @property
     def current_key(self) -> str | None:

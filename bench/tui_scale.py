@@ -1,0 +1,177 @@
+"""Benchmark: the TUI at 120x40 in a pty, attached to a big sim fleet (not run by CI).
+
+Fleet: 500 sim agents, 2,000 tasks, 20,000 messages (scale with --scale).
+Reports time to first full frame, p50/p95 key→frame latency (j, a view switch,
+/ filter typing), and CPU% and bytes/s written to the terminal while 100
+agents are busy and while the fleet is idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import os
+import pty
+import select
+import statistics
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+
+from fleetview.client import FleetClient
+from fleetview.daemon import ensure_daemon
+from fleetview.models import AgentSpec, MessageSpec, RunRequest, TaskSpec
+from fleetview.paths import FleetPaths
+from fleetview.tui.demo import make_home, teardown
+
+
+async def gather_batched(coros: list, size: int = 64) -> None:
+    for i in range(0, len(coros), size):
+        await asyncio.gather(*coros[i : i + size])
+
+
+async def seed(url: str, token: str, agents: int, tasks: int, messages: int) -> None:
+    async with FleetClient(url, token) as c:
+        await gather_batched([c.create_agent(AgentSpec(name=f"a{i:04d}", model="claude-haiku-5-5",
+                                                       config={"speed": 1.0, "seed": i}))
+                              for i in range(agents)])
+        await gather_batched([c.add_task(TaskSpec(title=f"task {i}", column=("plan", "build", "review", "ship")[i % 4]))
+                              for i in range(tasks)])
+        await gather_batched([c.send_message(MessageSpec(to="human", sender=f"a{i % agents:04d}",
+                                                         subject=f"message {i}"))
+                              for i in range(messages)])
+
+
+class Pty:
+    """The TUI in a pseudo-terminal; a thread records (time, bytes) of everything it writes."""
+
+    def __init__(self, cols: int = 120, rows: int = 40) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, "-m", "fleetview"], stdin=slave, stdout=slave,
+                                     stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        self.chunks: list[tuple[float, int]] = []
+        self.text = bytearray()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.master], [], [], 0.5)
+            if not ready:
+                if self.proc.poll() is not None:
+                    return
+                continue
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            with self.lock:
+                self.chunks.append((time.monotonic(), len(data)))
+                self.text += data[-4096:]
+
+    def send(self, data: bytes) -> float:
+        t = time.monotonic()
+        os.write(self.master, data)
+        return t
+
+    def frame_after(self, t0: float, quiet: float = 0.03, timeout: float = 2.0) -> float | None:
+        """Seconds from t0 to the last byte of the first burst after t0."""
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+            with self.lock:
+                after = [t for t, _ in self.chunks if t >= t0]
+            if after and time.monotonic() - after[-1] > quiet:
+                return after[-1] - t0
+        return None
+
+    def bytes_between(self, a: float, b: float) -> int:
+        with self.lock:
+            return sum(n for t, n in self.chunks if a <= t <= b)
+
+    def cpu(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.send(b"q")
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def measure(tui: Pty, seconds: float) -> tuple[float, float]:
+    c0, t0 = tui.cpu(), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = tui.cpu(), time.monotonic()
+    return tui.bytes_between(t0, t1) / (t1 - t0), 100 * (c1 - c0) / (t1 - t0)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=float, default=1.0)
+    args = parser.parse_args()
+    n_agents, n_tasks, n_msgs = (int(x * args.scale) for x in (500, 2000, 20000))
+    home = make_home()
+    try:
+        url, token = ensure_daemon(FleetPaths(home))
+        t = time.monotonic()
+        asyncio.run(seed(url, token, n_agents, n_tasks, n_msgs))
+        print(f"seeded {n_agents} agents, {n_tasks} tasks, {n_msgs} messages in {time.monotonic() - t:.1f} s")
+        tui = Pty()
+        while b"live" not in tui.text and time.monotonic() - tui.start < 30:
+            time.sleep(0.01)
+        first = tui.frame_after(tui.start, quiet=0.2, timeout=30)
+        print(f"first full frame: {first:.2f} s" if first else "first frame: none")
+        time.sleep(1)
+        keys = {"j": [], "view switch": [], "/ filter typing": []}
+        for _ in range(30):
+            keys["j"].append(tui.frame_after(tui.send(b"j")) or 2.0)
+        for i in range(20):
+            keys["view switch"].append(tui.frame_after(tui.send(b"1234"[i % 4:i % 4 + 1])) or 2.0)
+        tui.send(b"1")
+        time.sleep(0.3)
+        tui.send(b"/")
+        time.sleep(0.3)
+        for ch in b"a001" * 4:
+            keys["/ filter typing"].append(tui.frame_after(tui.send(bytes([ch]))) or 2.0)
+        tui.send(b"\x1b")
+        time.sleep(0.5)
+        for name, values in keys.items():
+            print(f"{name:16s} p50 {pct(values, 0.5):6.1f} ms  p95 {pct(values, 0.95):6.1f} ms")
+
+        async def busy() -> None:
+            async with FleetClient(url, token) as c:
+                await gather_batched([c.send(f"a{i:04d}", RunRequest(prompt="work for a while"))
+                                      for i in range(min(100, n_agents))])
+
+        asyncio.run(busy())
+        time.sleep(1)
+        rate, cpu = measure(tui, 10)
+        print(f"100 busy: {rate / 1024:.2f} KB/s, CPU {cpu:.1f}% of one core")
+        time.sleep(25)  # let the runs finish
+        rate, cpu = measure(tui, 10)
+        print(f"idle:     {rate / 1024:.3f} KB/s, CPU {cpu:.1f}% of one core")
+        tui.stop()
+    finally:
+        teardown(home)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
