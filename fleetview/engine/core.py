@@ -580,9 +580,12 @@ class Engine(BoardMixin, MailMixin):
         return sorted(runs, key=lambda r: r.id, reverse=True)[:limit]
 
     async def wait_run(self, run_id: int, timeout: float) -> Run:
+        """The run once its end is committed (result saved), or as it is at `timeout`."""
         run = self.get_run(run_id)
-        if not run.done:
+        done = self._run_done.get(run_id)
+        if done is None and not run.done:
             done = self._run_done.setdefault(run_id, asyncio.Event())
+        if done is not None:  # not finished, or finished but not yet committed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout)
         return self.get_run(run_id)
