@@ -29,6 +29,16 @@ def out(text: str) -> None:
     os.write(1, text.replace("\n", "\r\n").encode())
 
 
+EVENTS: str | None = None
+
+
+def state(name: str) -> None:
+    """Record a state change with its wall time (for bench/tmux_scale.py)."""
+    if EVENTS:
+        with open(EVENTS, "a") as fh:
+            fh.write(f"{time.time():.4f} {name}\n")
+
+
 def title(args: argparse.Namespace, text: str) -> None:
     if args.title:
         os.write(1, f"\x1b]0;{text}\x07".encode())
@@ -45,6 +55,7 @@ def work(args: argparse.Namespace, seconds: float) -> bool:
     """Spin; False when interrupted by Escape."""
     start = time.monotonic()
     i = 0
+    state("working")
     title(args, "✳ working")
     while time.monotonic() - start < seconds:
         out(f"\r\x1b[2K{SPINNER[i % len(SPINNER)]} Thinking… ({int(time.monotonic() - start)}s · esc to interrupt)")
@@ -59,10 +70,12 @@ def work(args: argparse.Namespace, seconds: float) -> bool:
 
 def ask(args: argparse.Namespace) -> bool:
     title(args, "? waiting")
+    state("waiting")
     out("Write file notes.txt\n\nDo you want to proceed?\n❯ 1. Yes\n  2. No\n")
     while True:
         key = read_key(None)
         if key in (b"1", b"\r", b"\n", b"y"):
+            state("working")
             out("\n")
             return True
         if key in (b"2", b"\x1b", b"n"):
@@ -76,8 +89,11 @@ def main() -> int:
     parser.add_argument("--work", type=float, default=1.0)
     parser.add_argument("--title", action="store_true")
     parser.add_argument("--exit-after", type=float, default=None, help="exit 3 after N s")
+    parser.add_argument("--events", default=None, help="append (time, state) lines here")
     parser.add_argument("--settings", default=None, help="accepted like claude's (logged)")
     args = parser.parse_args()
+    global EVENTS
+    EVENTS = args.events
     started = time.monotonic()
 
     fd = 0
@@ -92,6 +108,7 @@ def main() -> int:
         while True:
             title(args, "fake idle")
             out("\x1b[?2004h> ")
+            state("idle")
             buf = bytearray()
             pasting = False
             while True:

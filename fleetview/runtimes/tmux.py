@@ -79,11 +79,13 @@ CRASH_LIMIT = 3
 HOOK_TRUST = 15.0
 """Seconds a hook-reported status outranks the screen."""
 CLAIM_GRACE = 30.0
+SCREEN_TAIL = 25
+"""Lines around the cursor read for status (prompts, spinners, choice lists)."""
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _FORMAT = "\t".join(
     [
         "#{pane_id}", "#{session_name}", "#{pane_dead}", "#{pane_dead_status}",
-        "#{window_activity}", "#{cursor_y}", "#{history_size}", "#{pane_pid}",
+        "#{window_activity}", "#{cursor_y}", "#{pane_height}", "#{pane_pid}",
         "#{pane_current_command}", "#{pane_title}",
     ]
 )
@@ -97,7 +99,7 @@ class _Pane:
     dead_status: str
     activity: int
     cursor_y: int
-    history: int
+    height: int
     pid: int
     command: str
     title: str
@@ -135,6 +137,10 @@ class _Watch:
     stalled: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     lines: list[str] = field(default_factory=list)
+    top: int = 0
+    """Screen line of lines[0]: only SCREEN_TAIL lines around the cursor are captured."""
+    height: int = 50
+    cursor_y: int = 0
 
 
 class TmuxRuntime:
@@ -542,6 +548,8 @@ class TmuxRuntime:
                 watch.pane_id = pane.pane_id
             if pane.pid != watch.pid:
                 watch.pid = pane.pid
+            watch.height = pane.height
+            watch.cursor_y = pane.cursor_y
             recent = pane.activity >= wall - 2
             due = (
                 recent
@@ -570,7 +578,12 @@ class TmuxRuntime:
         if watch.pane_id is None:
             return
         try:
-            lines = await self._cmd("capture-pane", "-p", "-t", watch.pane_id)
+            # the lines around the cursor: where prompts, spinners and choice lists are
+            bottom = min(watch.height - 1, watch.cursor_y + 5)
+            top = max(0, bottom - SCREEN_TAIL + 1)
+            lines = await self._cmd(
+                "capture-pane", "-p", "-S", str(top), "-E", str(bottom), "-t", watch.pane_id
+            )
         except TmuxCommandError:
             return
         watch.captured_at = time.monotonic()
@@ -580,13 +593,14 @@ class TmuxRuntime:
             watch.changed_at = watch.captured_at
             self._unstall(watch)
         watch.lines = lines
+        watch.top = top
         reading = read_screen(lines)
         if reading.status == "waiting":
             watch.question = reading.question
             watch.choices = reading.choices
 
     def _judge(self, watch: _Watch, pane: _Pane, now: float) -> None:
-        reading = read_screen(watch.lines, pane.cursor_y)
+        reading = read_screen(watch.lines, pane.cursor_y - watch.top)
         screen = reading.status
         source = "screen"
         if watch.kind == "shell" and screen != "waiting":
