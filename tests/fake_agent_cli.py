@@ -56,7 +56,7 @@ def work(args: argparse.Namespace, seconds: float) -> bool:
     start = time.monotonic()
     i = 0
     state("working")
-    title(args, "✳ working")
+    title(args, "⠋ working")
     while time.monotonic() - start < seconds:
         out(f"\r\x1b[2K{SPINNER[i % len(SPINNER)]} Thinking… ({int(time.monotonic() - start)}s · esc to interrupt)")
         i += 1

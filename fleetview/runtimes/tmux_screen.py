@@ -27,7 +27,7 @@ CHOICE = re.compile(r"^\s*(?:[❯>›▶*]\s*)?(\d{1,2})[.)]\s+(\S.*)$")
 PROMPT_LINE = re.compile(r"(^\s*[>❯›]\s?.*$)|([$#%>❯]\s*$)")
 BOX_CHARS = "│┃|╭╮╰╯─━ \t"
 
-TITLE_BUSY = re.compile(r"^[⠀-⣿✳✶✻✽✢·*]\s")  # braille spinner / claude's ✳ in the title
+TITLE_BUSY = re.compile(r"^[⠀-⣿]\s")  # a braille spinner in the title (claude idles as "✳ ...")
 
 
 @dataclass

@@ -28,6 +28,7 @@ GLOBAL_OPTIONS = [
     ("default-size", "160x50"),
     ("exit-empty", "off"),
     ("destroy-unattached", "off"),
+    ("focus-events", "on"),  # Claude Code asks for it
 ]
 
 
