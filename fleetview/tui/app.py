@@ -47,6 +47,8 @@ from fleetview.tui.widgets import MUTATING_ACTIONS, theme_style
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 REPAINT_INTERVAL = 0.25
 """Seconds between repaint ticks: at most 4 redraws a second, none while idle."""
+FIRST_MESSAGES = 1_000
+"""Messages in the first snapshot; older ones are fetched once the first frame is up."""
 Background = Callable[[FleetClient], Awaitable[None]]
 
 
@@ -156,8 +158,11 @@ class FleetviewApp(App[int]):
         while True:
             try:
                 if not loaded:
-                    self.state.load(await client.snapshot())
+                    # the newest messages first, so the first frame comes fast; the rest after
+                    self.state.load(await client.snapshot(messages_limit=FIRST_MESSAGES))
                     loaded = True
+                    if len(self.state.messages) >= FIRST_MESSAGES:
+                        self.run_worker(self._older_messages(), group="backfill")
                 else:
                     await client.status()
                 self.set_connection("live")
@@ -176,6 +181,15 @@ class FleetviewApp(App[int]):
                 self.set_connection("reconnecting")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _older_messages(self) -> None:
+        """Fill in the messages the first snapshot left out (newer versions win)."""
+        assert self.client is not None
+        try:
+            messages = await self.client.list_messages()
+        except FleetError:
+            return
+        self.state.add_missing_messages(messages)
 
     def set_connection(self, value: str) -> None:
         if value != self.connection:
@@ -210,7 +224,8 @@ class FleetviewApp(App[int]):
                 self.view(name).refresh_view(self.state, now, self.needle, full)
             self.state.dirty.discard("output")
             self.state.dirty.discard("detail")
-        self.repaint_topbar()
+        if force or self._ticks % 4 == 0:  # the header changes at most once a second
+            self.repaint_topbar()
 
     def repaint_topbar(self) -> None:
         state = self.state
@@ -273,6 +288,7 @@ class FleetviewApp(App[int]):
         self.view(name).focus_main()
         self.repaint()
         self.refresh_bindings()
+        self.repaint_topbar()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

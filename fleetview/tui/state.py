@@ -86,6 +86,7 @@ class FleetState:
         self.cost_samples: deque[tuple[float, float]] = deque()
         self.dirty: set[str] = set()
         self.changed_agents: set[str] = set()
+        self._unread: tuple[int, int] = (-1, 0)
         """Agents updated since the agents view last drew them."""
         self.structure_version = 0
         """Bumped when agents are added or removed (the agents table reorders)."""
@@ -161,6 +162,17 @@ class FleetState:
             self.gates[gate.id] = gate
             self.dirty |= {"inbox", "meters"}
 
+    def add_missing_messages(self, messages: Iterable[Message]) -> None:
+        """Older messages fetched after the first snapshot; what events brought stays."""
+        added = False
+        for message in messages:
+            if message.id not in self.messages:
+                self.messages[message.id] = message
+                added = True
+        if added:
+            self._unread = (-1, 0)
+            self.dirty |= {"inbox", "meters"}
+
     def take_dirty(self, views: Iterable[str]) -> set[str]:
         """Which of `views` changed since they were last taken (and forget them)."""
         taken = self.dirty.intersection(views)
@@ -210,7 +222,11 @@ class FleetState:
         return sorted(self.messages.values(), key=lambda m: m.id, reverse=True)
 
     def unread_count(self) -> int:
-        return sum(1 for m in self.messages.values() if m.read_at is None and m.recipient == HUMAN)
+        """Unread messages to the human (cached per seq: the header asks 4 times a second)."""
+        if self._unread[0] != self.seq:
+            count = sum(1 for m in self.messages.values() if m.read_at is None and m.recipient == HUMAN)
+            self._unread = (self.seq, count)
+        return self._unread[1]
 
     def needs_you(self) -> list[NeedsYou]:
         """Open gates first (newest first), then waiting agents without an open gate."""

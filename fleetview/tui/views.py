@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from fleetview.tui.app import FleetviewApp
 
 BOARD_COLUMNS = COLUMNS[:4]
-ROW_EVERY = 4.0
+ROW_EVERY = 5.0
 """Seconds between redraws of one agent's row while its status stays the same.
 
 Its "doing" cell follows output word by word and its cost/context move with every
@@ -61,6 +61,8 @@ def status_text(agent: Agent, now: datetime) -> str:
 
 
 INBOX_WINDOW = 500
+BOARD_WINDOW = 100
+"""Cards shown per column (the rest are counted; a filter searches them all)."""
 """Messages shown at once (newest first); a filter searches them all."""
 
 
@@ -324,6 +326,10 @@ class BoardView(FleetView):
         widget = event.widget
         if isinstance(widget, CardList) and widget.id:
             self.current_column = BOARD_COLUMNS.index(widget.id.removeprefix("cards-"))
+            for column in BOARD_COLUMNS:
+                self.query_one(f"#col-{column}").set_class(
+                    widget.id == f"cards-{column}", "-current"
+                )
 
     @property
     def selected(self) -> Task | None:
@@ -352,17 +358,19 @@ class BoardView(FleetView):
             Text(f"done: {len(done)} cards (folded)   ·   {len(state.tasks)} tasks in all", style="dim")
         )
         for index, column in enumerate(BOARD_COLUMNS):
-            tasks = [t for t in state.column(column) if _matches(needle, t.title, t.assignee, t.status)]
+            matching = [t for t in state.column(column) if _matches(needle, t.title, t.assignee, t.status)]
+            tasks = matching[:BOARD_WINDOW]
             cards = self.cards(index)
             width = max(10, (self.app.size.width // 4) - 4)
-            signature = (width, tuple(
+            signature = (width, len(matching), tuple(
                 (t.id, t.title, t.status, t.assignee, t.cost_usd, tuple(t.deps)) for t in tasks
             ))
             if not full and self._signatures.get(column) == signature:
                 continue
             self._signatures[column] = signature
+            more = f", {len(tasks)} shown" if len(matching) > len(tasks) else ""
             self.query_one(f"#title-{column}", Label).update(
-                Text(f"{column} ({len(tasks)})", style="bold")
+                Text(f"{column} ({len(matching)}{more})", style="bold")
             )
             current = cards.current_id
             cards.clear_options()
