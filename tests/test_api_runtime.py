@@ -248,6 +248,22 @@ async def test_last_turn_asks_for_report_in_words_where_forcing_is_refused(
     assert "last turn" in last[1]["text"] and "tool_choice" not in fake.requests[1]
 
 
+async def test_context_full_drops_the_oldest_turns(engine: Engine, fake: FakeAnthropic) -> None:
+    await make_agent(engine)
+    for index in range(3):
+        fake.push(Reply.text(f"answer {index}"))
+        assert (await run(engine, "a1", f"question {index}")).status == "completed"
+    too_long = Fault.http(400, "invalid_request_error")
+    too_long.message = "prompt is too long: 1000123 tokens > 1000000 maximum"
+    fake.push(too_long, Reply.text("fits again"))
+    done = await run(engine, "a1", "question 3")
+    assert done.status == "completed" and done.text == "fits again"
+    assert len(fake.requests[-2]["messages"]) == 7
+    resent = fake.requests[-1]["messages"]
+    assert [texts(m) for m in resent] == ["question 2", "answer 2", "question 3"]
+    assert "context full" in "\n".join(await engine.logs("a1"))
+
+
 async def test_max_tokens_is_truncation(engine: Engine, fake: FakeAnthropic) -> None:
     fake.push(Reply.text("a very long answer that", stop_reason="max_tokens"))
     await make_agent(engine)

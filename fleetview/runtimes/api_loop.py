@@ -90,6 +90,14 @@ class ForcingRejected(Exception):
     """The model refused a forced tool_choice (400): ask in words instead."""
 
 
+class ContextFull(Exception):
+    """The conversation no longer fits the model's window (a 400): trim and resend."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class RunFailed(Exception):
     """Ends a run as `failed` with a one-line reason."""
 
@@ -212,16 +220,27 @@ async def run_loop(
                 params["output_config"] = {"effort": settings.effort}
             if settings.thinking:
                 params["thinking"] = settings.thinking
-            try:
-                message = await _request(messages_client, handle, params, settings, ctx)
-            except ForcingRejected:
-                ctx.can_force_tool = False
-                if ctx.on_forcing_rejected is not None:
-                    ctx.on_forcing_rejected()
-                del params["tool_choice"]
-                if final_step and not force_report:
-                    _append_user(conversation, [{"type": "text", "text": LAST_TURN}])
-                message = await _request(messages_client, handle, params, settings, ctx)
+            message = None
+            for _attempt in range(4):
+                try:
+                    message = await _request(messages_client, handle, params, settings, ctx)
+                    break
+                except ForcingRejected:
+                    ctx.can_force_tool = False
+                    if ctx.on_forcing_rejected is not None:
+                        ctx.on_forcing_rejected()
+                    del params["tool_choice"]
+                    if final_step and not force_report:
+                        _append_user(conversation, [{"type": "text", "text": LAST_TURN}])
+                except ContextFull as full:
+                    dropped = _drop_oldest_half(conversation)
+                    if not dropped:
+                        raise RunFailed(full.reason, stop_reason="error") from None
+                    note = f"context full: dropped the {dropped} oldest messages"
+                    handle.set_detail(note)
+                    handle.output(f"[{note}]\n", "status")
+            if message is None:
+                raise RunFailed("the request could not be made to fit", stop_reason="error")
             _record_usage(handle, message, ctx)
             content = ctx.scrub_value(_content_params(message))
             text = "".join(b["text"] for b in content if b["type"] == "text")
@@ -308,6 +327,8 @@ async def _request(
                 raise RunFailed(reason, stop_reason="error", auth=True) from None
             if kind == "fatal" and "tool_choice" in params and _is_bad_request(exc):
                 raise ForcingRejected(reason) from None
+            if kind == "fatal" and _is_bad_request(exc) and "too long" in reason.lower():
+                raise ContextFull(reason) from None
             if kind == "fatal":
                 log.warning("api run failed: %s", reason)
                 raise RunFailed(reason, stop_reason="error") from None
@@ -483,6 +504,18 @@ def _content_params(message: Any) -> list[dict[str, Any]]:
         else:
             blocks.append(block.model_dump(mode="json", exclude_none=True))
     return blocks
+
+
+def _drop_oldest_half(conversation: list[dict[str, Any]]) -> int:
+    """Drop about the older half, starting again at a plain user turn; how many went."""
+    for index in range(max(1, len(conversation) // 2), len(conversation)):
+        message = conversation[index]
+        content = message["content"]
+        plain = isinstance(content, str) or all(b.get("type") == "text" for b in content)
+        if message["role"] == "user" and plain:
+            del conversation[:index]
+            return index
+    return 0
 
 
 def _append_user(conversation: list[dict[str, Any]], blocks: list[dict[str, Any]]) -> None:
