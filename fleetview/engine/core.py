@@ -687,7 +687,7 @@ class Engine(BoardMixin, MailMixin):
                 summary=summarize(outcome.text),
                 data=outcome.data or {},
             )
-            result.file = str(self._write_result_file(result))
+            result.file = str(await asyncio.to_thread(self._write_result_file, result))
             run.result_id = result.id
         self._finish_run(run, status, outcome.error)
         statements, events = self._changed("run.updated", run)

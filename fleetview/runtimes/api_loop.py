@@ -77,7 +77,7 @@ class LoopSettings:
                     raise ValueError(
                         f"api config {name}={value!r}: expected {kind.__name__}"
                     ) from None
-        if tools and "bash" not in tools:
+        if tools and "bash" not in {str(tool).lower() for tool in tools}:  # Claude Code says "Bash"
             settings.bash = False
         return settings
 
