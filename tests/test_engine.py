@@ -278,3 +278,17 @@ async def test_everything_survives_a_restart(engine):
         assert any("Done" in line for line in await engine.logs("keeper"))
     finally:
         await engine.close()
+
+
+async def test_a_sim_agent_can_run_the_api_loop_behind_a_simulated_model(engine, tmp_path):
+    """The demo's honest path: the api runtime's own loop, a simulated model, no network."""
+    await engine.create_agent(
+        AgentSpec(name="looped", cwd=str(tmp_path), config={"loop": "api", "speed": 50, "seed": 3})
+    )
+    run = await engine.wait_run((await engine.send("looped", RunRequest(prompt="look around"))).id, 20)
+    assert run.status == "completed", run.error
+    assert run.usage.output_tokens > 0 and run.cost_usd and run.cost_usd > 0
+    assert engine.get_agent("looped").context_tokens > 0
+    second = await engine.wait_run((await engine.send("looped", RunRequest(prompt="again"))).id, 20)
+    assert second.status == "completed"
+    assert engine.get_agent("looped").context_tokens > engine.get_run(run.id).usage.input_tokens

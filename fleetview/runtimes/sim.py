@@ -10,7 +10,9 @@ agent created plainly just does its work.
 Config (agent.config): seed (int), speed (float, 1 = realistic; larger is
 faster), fail_rate, ask_rate (0..1), steps (max tool steps per run),
 bad_schema_runs (the first N runs that carry a schema return data of the
-wrong shape, to exercise schema retries).
+wrong shape, to exercise schema retries), loop ("api" runs the api
+runtime's real agent loop — tools, report validation, usage, persistence —
+against a simulated model, offline; see api_sim.py).
 """
 
 from __future__ import annotations
@@ -65,11 +67,31 @@ class SimRuntime:
 
     name = "sim"
 
+    def __init__(self) -> None:
+        self._api_loops: dict[str, Any] = {}
+
     async def start(self, handle: AgentHandle) -> None:
         handle.output(f"{LABEL} agent ready ({handle.agent.model})\n", "status")
 
+    def _api_loop(self, handle: AgentHandle) -> Any:
+        """The api runtime over a simulated model, one per agent (its own seed)."""
+        agent = handle.agent
+        loop = self._api_loops.get(agent.id)
+        if loop is None:
+            from fleetview.runtimes.api import ApiRuntime
+            from fleetview.runtimes.api_sim import SimulatedMessages
+
+            speed = max(0.01, float(agent.config.get("speed", 1.0)))
+            messages = SimulatedMessages(
+                seed=int(agent.config.get("seed", 0)), chunk_delay=0.05 / speed
+            )
+            loop = self._api_loops[agent.id] = ApiRuntime(messages_client=messages)
+        return loop
+
     async def execute(self, handle: AgentHandle, job: RunInput) -> RunOutcome:
         agent = handle.agent
+        if agent.config.get("loop") == "api":
+            return await self._api_loop(handle).execute(handle, job)
         config = agent.config
         speed = max(0.01, float(config.get("speed", 1.0)))
         rng = random.Random(f"{config.get('seed', 0)}:{agent.name}:{job.run.id}")
@@ -152,7 +174,7 @@ class SimRuntime:
         return None
 
     async def delete(self, handle: AgentHandle) -> None:
-        return None
+        self._api_loops.pop(handle.agent.id, None)
 
     async def hook(self, handle: AgentHandle, payload: dict[str, Any]) -> None:
         raise Invalid("sim agents take no hooks")
