@@ -35,11 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fleetview.engine.core import Engine  # noqa: E402
-from fleetview.models import AgentSpec  # noqa: E402
-from fleetview.paths import FleetPaths  # noqa: E402
-from fleetview.runtimes.tmux_control import ControlClient, quote  # noqa: E402
-from fleetview.runtimes.tmux_server import ANCHOR, session_name, tmux_socket  # noqa: E402
+from fleetview.engine.core import Engine
+from fleetview.models import AgentSpec
+from fleetview.paths import FleetPaths
+from fleetview.runtimes.tmux_control import ControlClient, quote
+from fleetview.runtimes.tmux_server import ANCHOR, session_name, tmux_socket
 
 FAKE = ROOT / "tests" / "fake_agent_cli.py"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -47,7 +47,10 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def server_cpu(socket: Path) -> float:
     pid = subprocess.run(
-        ["tmux", "-S", str(socket), "display", "-p", "#{pid}"], capture_output=True, text=True
+        ["tmux", "-S", str(socket), "display", "-p", "#{pid}"],
+        check=False,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
@@ -86,10 +89,21 @@ async def drive(socket: Path, sessions: list[str], seconds: float, seed: int) ->
     await client.close()
 
 
-def start_driver(socket: Path, sessions: list[str], seconds: float, seed: int) -> subprocess.Popen[bytes]:
+def start_driver(
+    socket: Path, sessions: list[str], seconds: float, seed: int
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, __file__, "--drive", str(socket), "--seconds", str(seconds), "--seed", str(seed),
-         *sessions]
+        [
+            sys.executable,
+            __file__,
+            "--drive",
+            str(socket),
+            "--seconds",
+            str(seconds),
+            "--seed",
+            str(seed),
+            *sessions,
+        ]
     )
 
 
@@ -103,8 +117,14 @@ def read_events(path: Path) -> list[tuple[float, str]]:
     return rows
 
 
-async def phase_engine(engine: Engine, names: list[str], events: dict[str, Path], socket: Path,
-                       sessions: list[str], seconds: float) -> tuple[list[float], int, float]:
+async def phase_engine(
+    engine: Engine,
+    names: list[str],
+    events: dict[str, Path],
+    socket: Path,
+    sessions: list[str],
+    seconds: float,
+) -> tuple[list[float], int, float]:
     seen: dict[str, list[tuple[float, str]]] = {n: [] for n in names}
     start_wall = time.time()
     driver = start_driver(socket, sessions, seconds, 1)
@@ -118,7 +138,9 @@ async def phase_engine(engine: Engine, names: list[str], events: dict[str, Path]
         await asyncio.sleep(0.02)
     elapsed = time.monotonic() - t0
     own, srv = time.process_time() - cpu0, server_cpu(socket) - srv0
-    print(f"  phase A: engine process {own / elapsed * 100:.1f}%, tmux server {srv / elapsed * 100:.1f}%")
+    print(
+        f"  phase A: engine process {own / elapsed * 100:.1f}%, tmux server {srv / elapsed * 100:.1f}%"
+    )
     cpu = (own + srv) / elapsed
     latencies: list[float] = []
     missed = 0
@@ -150,8 +172,15 @@ async def phase_polling(socket: Path, sessions: list[str], seconds: float) -> fl
 
     async def capture(target: str) -> None:
         proc = await asyncio.create_subprocess_exec(
-            "tmux", "-S", str(socket), "capture-pane", "-p", "-t", f"={target}:",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            "tmux",
+            "-S",
+            str(socket),
+            "capture-pane",
+            "-p",
+            "-t",
+            f"={target}:",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         await proc.communicate()
 
@@ -161,7 +190,9 @@ async def phase_polling(socket: Path, sessions: list[str], seconds: float) -> fl
         await asyncio.sleep(max(0.0, 0.5 - (time.monotonic() - tick)))
     elapsed = time.monotonic() - t0
     own, srv = own_cpu() - cpu0, server_cpu(socket) - srv0
-    print(f"  phase B: watcher + children {own / elapsed * 100:.1f}%, tmux server {srv / elapsed * 100:.1f}%")
+    print(
+        f"  phase B: watcher + children {own / elapsed * 100:.1f}%, tmux server {srv / elapsed * 100:.1f}%"
+    )
     return (own + srv) / elapsed
 
 
@@ -175,14 +206,20 @@ async def main(agents: int, seconds: float) -> None:
     try:
         t0 = time.monotonic()
         for name in names:
-            cmd = shlex.join([sys.executable, str(FAKE), "--work", "1", "--events", str(events[name])])
-            await engine.create_agent(AgentSpec(name=name, runtime="tmux", command=cmd, cwd=str(home)))
+            cmd = shlex.join(
+                [sys.executable, str(FAKE), "--work", "1", "--events", str(events[name])]
+            )
+            await engine.create_agent(
+                AgentSpec(name=name, runtime="tmux", command=cmd, cwd=str(home))
+            )
         sessions = [session_name(engine.get_agent(n).id) for n in names]
         while any(engine.get_agent(n).status != "idle" for n in names):
             await asyncio.sleep(0.1)
         print(f"{agents} agents up and idle in {time.monotonic() - t0:.1f}s")
         await asyncio.sleep(2)
-        latencies, missed, cpu_a = await phase_engine(engine, names, events, socket, sessions, seconds)
+        latencies, missed, cpu_a = await phase_engine(
+            engine, names, events, socket, sessions, seconds
+        )
         await engine.close()
         await asyncio.sleep(4)  # let the fleet settle
         cpu_b = await phase_polling(socket, sessions, seconds)
@@ -190,16 +227,24 @@ async def main(agents: int, seconds: float) -> None:
         base = await phase_baseline(socket, sessions, seconds)
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 2 else [float("nan")] * 99
         print(f"state changes seen: {len(latencies)} (missed, of states lasting > 0.6 s: {missed})")
-        print(f"latency state change -> engine status: p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms,"
-              f" max {max(latencies) * 1000:.0f} ms")
-        print(f"CPU watching with the engine (engine + tmux server): {cpu_a * 100:.1f}% of one core")
-        print(f"CPU per-agent capture-pane every 500 ms (+ tmux server): {cpu_b * 100:.1f}% of one core")
+        print(
+            f"latency state change -> engine status: p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms,"
+            f" max {max(latencies) * 1000:.0f} ms"
+        )
+        print(
+            f"CPU watching with the engine (engine + tmux server): {cpu_a * 100:.1f}% of one core"
+        )
+        print(
+            f"CPU per-agent capture-pane every 500 ms (+ tmux server): {cpu_b * 100:.1f}% of one core"
+        )
         print(f"ratio: {cpu_b / cpu_a:.1f}x cheaper")
         print(f"tmux server with nobody watching (the fleet's own cost): {base * 100:.1f}%")
-        print(f"net cost of watching: engine {(cpu_a - base) * 100:.1f}% vs polling {(cpu_b - base) * 100:.1f}%"
-              f" -> {(cpu_b - base) / max(cpu_a - base, 1e-9):.1f}x cheaper")
+        print(
+            f"net cost of watching: engine {(cpu_a - base) * 100:.1f}% vs polling {(cpu_b - base) * 100:.1f}%"
+            f" -> {(cpu_b - base) / max(cpu_a - base, 1e-9):.1f}x cheaper"
+        )
     finally:
-        subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-S", str(socket), "kill-server"], check=False, capture_output=True)  # noqa: ASYNC221
 
 
 if __name__ == "__main__":

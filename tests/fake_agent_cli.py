@@ -58,7 +58,9 @@ def work(args: argparse.Namespace, seconds: float) -> bool:
     state("working")
     title(args, "⠋ working")
     while time.monotonic() - start < seconds:
-        out(f"\r\x1b[2K{SPINNER[i % len(SPINNER)]} Thinking… ({int(time.monotonic() - start)}s · esc to interrupt)")
+        out(
+            f"\r\x1b[2K{SPINNER[i % len(SPINNER)]} Thinking… ({int(time.monotonic() - start)}s · esc to interrupt)"
+        )
         i += 1
         key = read_key(0.1)
         if key == b"\x1b":

@@ -61,16 +61,24 @@ def test_real_claude_code(tmp_path: Path) -> None:
     url = fake.start()
     user_home = tmp_path / "user"
     user_home.mkdir()
-    (user_home / ".claude.json").write_text(json.dumps({
-        "hasCompletedOnboarding": True,
-        "customApiKeyResponses": {"approved": [KEY[-20:]], "rejected": []},
-        "projects": {str(cwd): {"hasTrustDialogAccepted": True}},
-    }))
+    (user_home / ".claude.json").write_text(
+        json.dumps(
+            {
+                "hasCompletedOnboarding": True,
+                "customApiKeyResponses": {"approved": [KEY[-20:]], "rejected": []},
+                "projects": {str(cwd): {"hasTrustDialogAccepted": True}},
+            }
+        )
+    )
     home = tmp_path / "fleet"
     env = fleet_env(home)
     env.update(
-        HOME=str(user_home), ANTHROPIC_BASE_URL=url, ANTHROPIC_API_KEY=KEY,
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_TELEMETRY="1", DISABLE_AUTOUPDATER="1",
+        HOME=str(user_home),
+        ANTHROPIC_BASE_URL=url,
+        ANTHROPIC_API_KEY=KEY,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_AUTOUPDATER="1",
         CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL="1",
     )
     cli = FleetCLI(home, env)
@@ -80,8 +88,17 @@ def test_real_claude_code(tmp_path: Path) -> None:
         return cli.api("GET", "/v1/agents/cc")
 
     try:
-        cli.ok("agent", "create", "cc", "--runtime", "tmux", "--command",
-               f"{CLAUDE} --permission-mode default", "--cwd", str(cwd))
+        cli.ok(
+            "agent",
+            "create",
+            "cc",
+            "--runtime",
+            "tmux",
+            "--command",
+            f"{CLAUDE} --permission-mode default",
+            "--cwd",
+            str(cwd),
+        )
         wait(lambda: agent()["status"] == "idle", 30, "claude idle")
         cli.ok("agent", "send", "cc", "please write notes")
         t = wait(lambda: agent()["status"] in ("working", "waiting"), 2, "working")
@@ -102,23 +119,35 @@ def test_real_claude_code(tmp_path: Path) -> None:
 
         # kill the pane's process: the supervisor restarts it
         target = "=" + session_name(a["id"]) + ":"
-        pid = subprocess.run(["tmux", "-S", str(socket), "display", "-p", "-t", target, "#{pane_pid}"],
-                             capture_output=True, text=True).stdout.strip()
+        pid = subprocess.run(
+            ["tmux", "-S", str(socket), "display", "-p", "-t", target, "#{pane_pid}"],
+            check=False,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         os.kill(int(pid), signal.SIGKILL)
         wait(lambda: agent()["restarts"] >= 1, 5, "restart")
         wait(lambda: agent()["status"] == "idle", 30, "idle after restart")
 
         # kill -9 the daemon: its successor re-adopts the same session
-        pid = subprocess.run(["tmux", "-S", str(socket), "display", "-p", "-t", target, "#{pane_pid}"],
-                             capture_output=True, text=True).stdout.strip()
+        pid = subprocess.run(
+            ["tmux", "-S", str(socket), "display", "-p", "-t", target, "#{pane_pid}"],
+            check=False,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         os.kill(cli.daemon_pid(), signal.SIGKILL)
         time.sleep(0.5)
         cli.ok("status")  # starts a new engine
         wait(lambda: agent()["status"] == "idle", 30, "re-adopted")
-        again = subprocess.run(["tmux", "-S", str(socket), "display", "-p", "-t", target, "#{pane_pid}"],
-                               capture_output=True, text=True).stdout.strip()
+        again = subprocess.run(
+            ["tmux", "-S", str(socket), "display", "-p", "-t", target, "#{pane_pid}"],
+            check=False,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         assert again == pid
     finally:
         cli.stop()
-        subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-S", str(socket), "kill-server"], check=False, capture_output=True)
         fake.stop()

@@ -16,13 +16,15 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from fleetview.engine.core import Engine
 from fleetview.models import AgentSpec, RunRequest
 from fleetview.runtimes.tmux_clis import (
     CLAUDE_HOOK_EVENTS,
     TranscriptTail,
+    aider_session_cost,
+    cli_kind,
     parse_statusline,
 )
 from fleetview.runtimes.tmux_screen import read_screen
@@ -34,13 +36,13 @@ def fake_claude(tmp_path: Path, log: Path) -> str:
     exe.parent.mkdir(exist_ok=True)
     exe.write_text(
         f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_CLI))} "
-        f"--log {shlex.quote(str(log))} --work 5 \"$@\"\n"
+        f'--log {shlex.quote(str(log))} --work 5 "$@"\n'
     )
     exe.chmod(0o755)
     return shlex.quote(str(exe))
 
 
-async def test_claude_gets_settings_and_hooks_drive_status(fleet: Engine, tmp_path: Path) -> None:
+async def test_claude_gets_settings_and_hooks_drive_status(fleet: Engine, tmp_path: Path) -> None:  # noqa: F811
     log = tmp_path / "fake.log"
     agent = await fleet.create_agent(
         AgentSpec(name="cc", runtime="tmux", command=fake_claude(tmp_path, log), cwd=str(tmp_path))
@@ -95,14 +97,35 @@ async def test_claude_gets_settings_and_hooks_drive_status(fleet: Engine, tmp_pa
 
 
 def test_statusline_fields_and_transcript_tail(tmp_path: Path) -> None:
-    line = parse_statusline({"cost": {"total_cost_usd": 1.5}, "context_window": {"total_input_tokens": 42}})
+    line = parse_statusline(
+        {"cost": {"total_cost_usd": 1.5}, "context_window": {"total_input_tokens": 42}}
+    )
     assert (line.cost_usd, line.context_tokens) == (1.5, 42)
     assert parse_statusline({}).cost_usd is None  # unknown, not $0
+    assert (
+        aider_session_cost(["Tokens: 2k sent, 1 received. Cost: $0.01 message, $0.45 session."])
+        == 0.45
+    )
+    assert aider_session_cost(["no cost here"]) is None
+    assert [cli_kind([p]) for p in ("/x/claude", "codex", "aider", "bash", "python")] == [
+        "claude",
+        "codex",
+        "aider",
+        "shell",
+        "other",
+    ]
 
     path = tmp_path / "t.jsonl"
-    msg = {"message": {"id": "m1", "model": "claude-x", "usage": {"input_tokens": 10, "output_tokens": 5,
-                                                                 "cache_read_input_tokens": 7}}}
-    path.write_text(json.dumps(msg) + "\n" + json.dumps(msg) + "\n" + '{"message": {"id": "m2", "usa')
+    msg = {
+        "message": {
+            "id": "m1",
+            "model": "claude-x",
+            "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 7},
+        }
+    }
+    path.write_text(
+        json.dumps(msg) + "\n" + json.dumps(msg) + "\n" + '{"message": {"id": "m2", "usa'
+    )
     tail = TranscriptTail(path)
     found = tail.read()
     assert len(found) == 1 and found[0][0].input_tokens == 10 and found[0][2] == 17
@@ -116,7 +139,9 @@ def test_statusline_fields_and_transcript_tail(tmp_path: Path) -> None:
 def test_screen_patterns() -> None:
     busy = ["> old prompt", "", "⠙ Thinking… (3s · esc to interrupt)", "", "> "]
     assert read_screen(busy).status == "working"  # busy before prompt
-    waiting = read_screen(["Bash command", "Do you want to proceed?", "❯ 1. Yes", "  2. No", "", "Esc to cancel"])
+    waiting = read_screen(
+        ["Bash command", "Do you want to proceed?", "❯ 1. Yes", "  2. No", "", "Esc to cancel"]
+    )
     assert waiting.status == "waiting" and waiting.choices == ["1. Yes", "2. No"]
     answered = ["Do you want to proceed?", "❯ 1. Yes", "  2. No", "Wrote it", "done", "> "]
     assert read_screen(answered).status == "idle"
@@ -125,9 +150,9 @@ def test_screen_patterns() -> None:
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    seen: list[tuple[str, str, Any]] = []
+    seen: ClassVar[list[tuple[str, str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Recorder.seen.append((self.path, self.headers["Authorization"], body))
         self.send_response(200)
@@ -153,8 +178,13 @@ def test_hook_program_posts_and_never_blocks(tmp_path: Path) -> None:
     try:
         out = subprocess.run(
             [sys.executable, "-m", "fleetview.runtimes.tmux_hook", "statusline"],
-            input=json.dumps({"cost": {"total_cost_usd": 0.5}}), capture_output=True, text=True,
-            env=env, timeout=10, cwd=Path(__file__).parent.parent,
+            input=json.dumps({"cost": {"total_cost_usd": 0.5}}),
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=10,
+            cwd=Path(__file__).parent.parent,
         )
         assert out.returncode == 0 and "fleetview · cc · $0.5000" in out.stdout
         path, auth, body = _Recorder.seen[-1]
@@ -165,7 +195,13 @@ def test_hook_program_posts_and_never_blocks(tmp_path: Path) -> None:
     # engine down: still exit 0, quickly
     start = time.monotonic()
     out = subprocess.run(
-        [sys.executable, "-m", "fleetview.runtimes.tmux_hook", "Stop"], input="{not json",
-        capture_output=True, text=True, env=env, timeout=10, cwd=Path(__file__).parent.parent,
+        [sys.executable, "-m", "fleetview.runtimes.tmux_hook", "Stop"],
+        input="{not json",
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=10,
+        cwd=Path(__file__).parent.parent,
     )
     assert out.returncode == 0 and time.monotonic() - start < 2.0

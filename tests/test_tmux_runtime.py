@@ -31,11 +31,15 @@ FAKE_CLI = Path(__file__).with_name("fake_agent_cli.py")
 
 
 def fake_command(log: Path, work: float = 0.8, extra: str = "") -> str:
-    return shlex.join([sys.executable, str(FAKE_CLI), "--log", str(log), "--work", str(work)]) + extra
+    return (
+        shlex.join([sys.executable, str(FAKE_CLI), "--log", str(log), "--work", str(work)]) + extra
+    )
 
 
 def tmux(socket: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["tmux", "-S", str(socket), *args], capture_output=True, text=True)
+    return subprocess.run(
+        ["tmux", "-S", str(socket), *args], check=False, capture_output=True, text=True
+    )
 
 
 @pytest.fixture
@@ -69,10 +73,15 @@ def inputs(log: Path) -> list[str]:
 
 
 async def test_shell_agent_runs_a_multiline_prompt(fleet: Engine, tmp_path: Path) -> None:
-    await fleet.create_agent(AgentSpec(name="sh", runtime="tmux", command="bash --norc", cwd=str(tmp_path)))
+    await fleet.create_agent(
+        AgentSpec(name="sh", runtime="tmux", command="bash --norc", cwd=str(tmp_path))
+    )
     await until(lambda: fleet.get_agent("sh").status == "idle", 5, "shell idle")
     run = await fleet.send(
-        "sh", RunRequest(prompt="echo \"agent=$FLEETVIEW_AGENT_NAME\"\necho 'two; $HOME ~ #{x}'\nsleep 1")
+        "sh",
+        RunRequest(
+            prompt="echo \"agent=$FLEETVIEW_AGENT_NAME\"\necho 'two; $HOME ~ #{x}'\nsleep 1"
+        ),
     )
     await until(lambda: fleet.get_agent("sh").status == "working", 3, "shell working")
     run = await fleet.wait_run(run.id, 10)
@@ -85,7 +94,9 @@ async def test_shell_agent_runs_a_multiline_prompt(fleet: Engine, tmp_path: Path
 
 
 async def test_env_and_private_server(fleet: Engine, tmp_path: Path) -> None:
-    default = subprocess.run(["tmux", "ls"], capture_output=True, text=True, env={**os.environ, "TMUX": ""})
+    default = subprocess.run(  # noqa: ASYNC221 - a 3 ms tmux call in a test
+        ["tmux", "ls"], check=False, capture_output=True, text=True, env={**os.environ, "TMUX": ""}
+    )
     log = tmp_path / "fake.log"
     agent = await fleet.create_agent(
         AgentSpec(name="envy", runtime="tmux", command=fake_command(log), cwd=str(tmp_path))
@@ -103,7 +114,9 @@ async def test_env_and_private_server(fleet: Engine, tmp_path: Path) -> None:
     sessions = tmux(socket, "ls", "-F", "#{session_name}").stdout.split()
     assert session_name(agent.id) in sessions
     # the user's default server is untouched: same answer as before, no fleetview session
-    after = subprocess.run(["tmux", "ls"], capture_output=True, text=True, env={**os.environ, "TMUX": ""})
+    after = subprocess.run(  # noqa: ASYNC221
+        ["tmux", "ls"], check=False, capture_output=True, text=True, env={**os.environ, "TMUX": ""}
+    )
     assert after.stdout == default.stdout
     assert "fv-" not in after.stdout
 
@@ -111,7 +124,12 @@ async def test_env_and_private_server(fleet: Engine, tmp_path: Path) -> None:
 async def test_fake_cli_working_waiting_answered_idle(fleet: Engine, tmp_path: Path) -> None:
     log = tmp_path / "fake.log"
     await fleet.create_agent(
-        AgentSpec(name="fake", runtime="tmux", command=fake_command(log, extra=" --title"), cwd=str(tmp_path))
+        AgentSpec(
+            name="fake",
+            runtime="tmux",
+            command=fake_command(log, extra=" --title"),
+            cwd=str(tmp_path),
+        )
     )
     await until(lambda: fleet.get_agent("fake").status == "idle", 5, "fake idle")
     run = await fleet.send("fake", RunRequest(prompt="please write the notes"))
@@ -138,10 +156,14 @@ async def test_fake_cli_working_waiting_answered_idle(fleet: Engine, tmp_path: P
 async def test_big_multiline_prompt_arrives_whole(fleet: Engine, tmp_path: Path) -> None:
     log = tmp_path / "fake.log"
     await fleet.create_agent(
-        AgentSpec(name="big", runtime="tmux", command=fake_command(log, work=0.2), cwd=str(tmp_path))
+        AgentSpec(
+            name="big", runtime="tmux", command=fake_command(log, work=0.2), cwd=str(tmp_path)
+        )
     )
     await until(lambda: fleet.get_agent("big").status == "idle", 5, "idle")
-    lines = [f"line {i:02d}: $HOME ~ ; #{{pane_id}} \\ 'q' \"dq\" é ✓ " + "x" * 60 for i in range(50)]
+    lines = [
+        f"line {i:02d}: $HOME ~ ; #{{pane_id}} \\ 'q' \"dq\" é ✓ " + "x" * 60 for i in range(50)
+    ]
     prompt = "\n".join(lines)
     assert len(prompt.encode()) > 5000
     run = await fleet.send("big", RunRequest(prompt=prompt))
@@ -158,7 +180,9 @@ async def test_dead_pane_restarts_then_escalates(fleet: Engine, tmp_path: Path) 
     await until(lambda: fleet.get_agent("mortal").status == "idle", 5, "idle")
     socket = tmux_socket(fleet.paths.home)
     agent = fleet.get_agent("mortal")
-    pid = int(tmux(socket, "display", "-p", "-t", f"={session_name(agent.id)}:", "#{pane_pid}").stdout)
+    pid = int(
+        tmux(socket, "display", "-p", "-t", f"={session_name(agent.id)}:", "#{pane_pid}").stdout
+    )
     os.kill(pid, 9)
     seen = await until(lambda: fleet.get_agent("mortal").status == "starting", 2, "death seen")
     assert seen < 2.0
@@ -169,12 +193,19 @@ async def test_dead_pane_restarts_then_escalates(fleet: Engine, tmp_path: Path) 
 
     # a command that always dies: 3 deaths within 60 s -> error + escalation
     await fleet.create_agent(
-        AgentSpec(name="crashy", runtime="tmux", command="bash --norc -c 'sleep 0.2; exit 7'", cwd=str(tmp_path))
+        AgentSpec(
+            name="crashy",
+            runtime="tmux",
+            command="bash --norc -c 'sleep 0.2; exit 7'",
+            cwd=str(tmp_path),
+        )
     )
     await until(lambda: fleet.get_agent("crashy").status == "error", 8, "gave up")
     assert fleet.get_agent("crashy").restarts == 2
     escalations = [m for m in fleet.list_messages() if m.type == "escalation"]
-    assert escalations and escalations[0].priority == "urgent" and "crashy" in escalations[0].subject
+    assert (
+        escalations and escalations[0].priority == "urgent" and "crashy" in escalations[0].subject
+    )
     await asyncio.sleep(1.0)
     assert fleet.get_agent("crashy").status == "error"  # no more restarts
 
@@ -189,7 +220,9 @@ async def test_readoption_after_engine_restart(tmp_path: Path) -> None:
         engines.append(engine)
         await engine.open()
         keep = await engine.create_agent(
-            AgentSpec(name="keep", runtime="tmux", command=fake_command(log, work=0.2), cwd=str(tmp_path))
+            AgentSpec(
+                name="keep", runtime="tmux", command=fake_command(log, work=0.2), cwd=str(tmp_path)
+            )
         )
         gone = await engine.create_agent(
             AgentSpec(name="gone", runtime="tmux", command="bash --norc", cwd=str(tmp_path))
@@ -209,7 +242,9 @@ async def test_readoption_after_engine_restart(tmp_path: Path) -> None:
         await until(lambda: engine2.get_agent("keep").status == "idle", 5, "re-adopted idle")
         again = tmux(socket, "display", "-p", "-t", target, "#{pane_pid}").stdout
         assert again == pid  # the same process: adopted, not restarted
-        run = await engine2.wait_run((await engine2.send("keep", RunRequest(prompt="after restart"))).id, 5)
+        run = await engine2.wait_run(
+            (await engine2.send("keep", RunRequest(prompt="after restart"))).id, 5
+        )
         assert run.status == "completed"
         assert inputs(log) == ["after restart"]
         # an agent that no longer exists (as if deleted while the engine was down)
@@ -223,7 +258,9 @@ async def test_readoption_after_engine_restart(tmp_path: Path) -> None:
 
 
 async def test_stop_and_delete_kill_the_session(fleet: Engine, tmp_path: Path) -> None:
-    agent = await fleet.create_agent(AgentSpec(name="tmp", runtime="tmux", command="bash --norc", cwd=str(tmp_path)))
+    agent = await fleet.create_agent(
+        AgentSpec(name="tmp", runtime="tmux", command="bash --norc", cwd=str(tmp_path))
+    )
     socket = tmux_socket(fleet.paths.home)
     assert session_name(agent.id) in tmux(socket, "ls").stdout
     await fleet.stop_agent("tmp")
@@ -241,3 +278,23 @@ async def test_names_with_metacharacters_refused(fleet: Engine, name: str) -> No
     with pytest.raises(Exception) as info:
         await fleet.create_agent(AgentSpec(name=name, runtime="tmux", command="bash --norc"))
     assert "invalid name" in str(info.value)
+
+
+async def test_working_but_silent_is_flagged_stalled(fleet: Engine, tmp_path: Path) -> None:
+    await fleet.create_agent(
+        AgentSpec(
+            name="quiet",
+            runtime="tmux",
+            command="bash --norc",
+            cwd=str(tmp_path),
+            config={"stall_seconds": 1},
+        )
+    )
+    await until(lambda: fleet.get_agent("quiet").status == "idle", 5, "idle")
+    run = await fleet.send("quiet", RunRequest(prompt="sleep 30"))
+    await until(lambda: fleet.get_agent("quiet").stalled, 4, "stalled flag")
+    agent = fleet.get_agent("quiet")
+    assert agent.status == "working" and "stalled" in agent.detail
+    await fleet.send_keys("quiet", ["C-c"])  # interrupt: back at the prompt, no longer stalled
+    await until(lambda: fleet.get_run(run.id).done, 5, "run ends")
+    assert not fleet.get_agent("quiet").stalled

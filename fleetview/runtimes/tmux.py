@@ -42,8 +42,6 @@ import os
 import re
 import shlex
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +49,7 @@ from fleetview.errors import Invalid, RuntimeFailure
 from fleetview.runtimes.base import RunOutcome
 from fleetview.runtimes.tmux_clis import (
     TranscriptTail,
+    aider_session_cost,
     cli_kind,
     parse_statusline,
     prepare_argv,
@@ -67,6 +66,8 @@ from fleetview.runtimes.tmux_server import (
     session_name,
     tmux_socket,
 )
+from fleetview.runtimes.tmux_supervisor import SupervisorMixin
+from fleetview.runtimes.tmux_watch import PANE_FORMAT, AgentWatch, PaneInfo, parse_pane
 
 if TYPE_CHECKING:
     from fleetview.runtimes.base import AgentHandle, RunInput
@@ -74,76 +75,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK = 0.3
-CRASH_WINDOW = 60.0
-CRASH_LIMIT = 3
 HOOK_TRUST = 15.0
 """Seconds a hook-reported status outranks the screen."""
 CLAIM_GRACE = 30.0
 SCREEN_TAIL = 25
 """Lines around the cursor read for status (prompts, spinners, choice lists)."""
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_FORMAT = "\t".join(
-    [
-        "#{pane_id}", "#{session_name}", "#{pane_dead}", "#{pane_dead_status}",
-        "#{window_activity}", "#{cursor_y}", "#{pane_height}", "#{pane_pid}",
-        "#{pane_current_command}", "#{pane_title}",
-    ]
-)
 
 
-@dataclass
-class _Pane:
-    pane_id: str
-    session: str
-    dead: bool
-    dead_status: str
-    activity: int
-    cursor_y: int
-    height: int
-    pid: int
-    command: str
-    title: str
-
-
-@dataclass
-class _Watch:
-    """What the runtime tracks about one agent."""
-
-    handle: AgentHandle
-    session: str
-    kind: str = "other"
-    pane_id: str | None = None
-    pid: int = 0
-    stopped: bool = False
-    gave_up: bool = False
-    dead: bool = False
-    restarting: bool = False
-    crashes: deque[float] = field(default_factory=lambda: deque(maxlen=10))
-    screen_hash: str = ""
-    changed_at: float = field(default_factory=time.monotonic)
-    captured_at: float = 0.0
-    status: str = "starting"
-    source: str = "event"
-    status_set_at: float = 0.0
-    busy_at: float = 0.0
-    """When a source other than fleetview itself last said working or waiting."""
-    hook_status: str | None = None
-    hook_at: float = 0.0
-    question: str = ""
-    choices: list[str] = field(default_factory=list)
-    posted_question: str = ""
-    statusline: bool = False
-    transcript: TranscriptTail | None = None
-    stalled: bool = False
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    lines: list[str] = field(default_factory=list)
-    top: int = 0
-    """Screen line of lines[0]: only SCREEN_TAIL lines around the cursor are captured."""
-    height: int = 50
-    cursor_y: int = 0
-
-
-class TmuxRuntime:
+class TmuxRuntime(SupervisorMixin):
     """Runs terminal agent CLIs in tmux; see the module docstring."""
 
     name = "tmux"
@@ -153,7 +93,7 @@ class TmuxRuntime:
         self.socket: Path | None = None
         self.home: Path | None = None
         self.client: ControlClient | None = None
-        self._watches: dict[str, _Watch] = {}
+        self._watches: dict[str, AgentWatch] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._setup_lock = asyncio.Lock()
         self._first_start: float | None = None
@@ -190,20 +130,13 @@ class TmuxRuntime:
             line += " " + raw
         return await self.client.command(line)
 
-    async def _sessions(self) -> dict[str, _Pane]:
+    async def _sessions(self) -> dict[str, PaneInfo]:
         """Every pane on the server by session name (one command)."""
-        out = await self._cmd("list-panes", "-a", "-F", _FORMAT)
-        panes: dict[str, _Pane] = {}
+        out = await self._cmd("list-panes", "-a", "-F", PANE_FORMAT)
+        panes: dict[str, PaneInfo] = {}
         for row in out:
-            parts = row.split("\t", 9)
-            if len(parts) < 10:
-                continue
-            try:
-                pane = _Pane(
-                    parts[0], parts[1], parts[2] == "1", parts[3], int(parts[4] or 0),
-                    int(parts[5] or 0), int(parts[6] or 0), int(parts[7] or 0), parts[8], parts[9],
-                )
-            except ValueError:
+            pane = parse_pane(row)
+            if pane is None:
                 continue
             panes.setdefault(pane.session, pane)
         return panes
@@ -219,7 +152,7 @@ class TmuxRuntime:
             self._first_start = time.monotonic()
         watch = self._watches.get(agent.id)
         if watch is None:
-            watch = _Watch(handle=handle, session=session_name(agent.id))
+            watch = AgentWatch(handle=handle, session=session_name(agent.id))
             self._watches[agent.id] = watch
         watch.restarting = True  # keep the watcher off until the session is up
         try:
@@ -227,7 +160,7 @@ class TmuxRuntime:
         finally:
             watch.restarting = False
 
-    async def _start(self, watch: _Watch, handle: AgentHandle) -> None:
+    async def _start(self, watch: AgentWatch, handle: AgentHandle) -> None:
         agent = handle.agent
         watch.handle = handle
         watch.stopped = False
@@ -259,7 +192,7 @@ class TmuxRuntime:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
-    async def _create_session(self, watch: _Watch) -> None:
+    async def _create_session(self, watch: AgentWatch) -> None:
         handle = watch.handle
         agent = handle.agent
         argv = shlex.split(agent.command or "")
@@ -351,7 +284,7 @@ class TmuxRuntime:
 
     # -- input and output -----------------------------------------------------------
 
-    def _live(self, handle: AgentHandle) -> _Watch:
+    def _live(self, handle: AgentHandle) -> AgentWatch:
         watch = self._watches.get(handle.agent.id)
         if watch is None or watch.pane_id is None or watch.stopped:
             raise Invalid(f"agent {handle.agent.name!r} has no running tmux session")
@@ -370,7 +303,9 @@ class TmuxRuntime:
         if watch is None or watch.pane_id is None:
             return None
         try:
-            out = await self._cmd("capture-pane", "-p", "-J", "-S", f"-{max(lines, 1)}", "-t", watch.pane_id)
+            out = await self._cmd(
+                "capture-pane", "-p", "-J", "-S", f"-{max(lines, 1)}", "-t", watch.pane_id
+            )
         except TmuxCommandError:
             return None
         while out and not out[-1].strip():
@@ -408,7 +343,9 @@ class TmuxRuntime:
             if watch.stopped:
                 return RunOutcome(status="failed", error="the agent was stopped")
             if watch.dead:
-                return RunOutcome(status="failed", error="the agent's process exited during the run")
+                return RunOutcome(
+                    status="failed", error="the agent's process exited during the run"
+                )
             now = time.monotonic()
             if watch.status == "idle" and watch.status_set_at > started:
                 quiet = now - watch.changed_at
@@ -417,11 +354,13 @@ class TmuxRuntime:
         text = await self._text_since(watch, start_line)
         return RunOutcome(status="completed", text=text, stop_reason="idle")
 
-    async def _text_since(self, watch: _Watch, start_line: int) -> str:
+    async def _text_since(self, watch: AgentWatch, start_line: int) -> str:
         if watch.pane_id is None:
             return ""
         try:
-            marker = await self._cmd("display-message", "-p", "-t", watch.pane_id, "#{history_size}")
+            marker = await self._cmd(
+                "display-message", "-p", "-t", watch.pane_id, "#{history_size}"
+            )
             start = start_line - int(marker[0] if marker else 0)
             out = await self._cmd("capture-pane", "-p", "-J", "-S", str(start), "-t", watch.pane_id)
         except (TmuxCommandError, ValueError):
@@ -432,14 +371,14 @@ class TmuxRuntime:
             out.pop()  # the prompt the agent came back to
         return "\n".join(out).strip("\n")
 
-    async def _wait_change(self, watch: _Watch, timeout: float) -> None:
+    async def _wait_change(self, watch: AgentWatch, timeout: float) -> None:
         watch.changed.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(watch.changed.wait(), timeout)
 
     # -- status ---------------------------------------------------------------------
 
-    def _set(self, watch: _Watch, status: str, source: str, detail: str | None = None) -> None:
+    def _set(self, watch: AgentWatch, status: str, source: str, detail: str | None = None) -> None:
         now = time.monotonic()
         if status == watch.status and source == watch.source and now - watch.status_set_at < 10:
             if status in ("working", "waiting") and source != "event":
@@ -458,7 +397,7 @@ class TmuxRuntime:
             watch.posted_question = ""
         watch.changed.set()
 
-    def _post_question(self, watch: _Watch) -> None:
+    def _post_question(self, watch: AgentWatch) -> None:
         question = watch.question or "the agent is waiting for you"
         if question == watch.posted_question:
             return
@@ -467,7 +406,9 @@ class TmuxRuntime:
         if watch.choices:
             body += f"\n\nanswer with: fleetview agent keys {watch.handle.agent.name} <number>"
         with contextlib.suppress(Exception):
-            watch.handle.message(subject=question[:300], body=body, type="decision_gate", priority="high")
+            watch.handle.message(
+                subject=question[:300], body=body, type="decision_gate", priority="high"
+            )
 
     async def hook(self, handle: AgentHandle, payload: dict[str, Any]) -> None:
         watch = self._watches.get(handle.agent.id)
@@ -574,7 +515,7 @@ class TmuxRuntime:
                     with contextlib.suppress(TmuxCommandError):
                         await self._cmd("kill-session", "-t", f"={name}")
 
-    async def _capture(self, watch: _Watch) -> None:
+    async def _capture(self, watch: AgentWatch) -> None:
         if watch.pane_id is None:
             return
         try:
@@ -594,12 +535,16 @@ class TmuxRuntime:
             self._unstall(watch)
         watch.lines = lines
         watch.top = top
+        if watch.kind == "aider":
+            cost = aider_session_cost(lines)
+            if cost is not None and cost != watch.handle.agent.cost_usd:
+                watch.handle.set_cost(cost)
         reading = read_screen(lines)
         if reading.status == "waiting":
             watch.question = reading.question
             watch.choices = reading.choices
 
-    def _judge(self, watch: _Watch, pane: _Pane, now: float) -> None:
+    def _judge(self, watch: AgentWatch, pane: PaneInfo, now: float) -> None:
         reading = read_screen(watch.lines, pane.cursor_y - watch.top)
         screen = reading.status
         source = "screen"
@@ -630,96 +575,6 @@ class TmuxRuntime:
             return
         detail = reading.question if screen == "waiting" else ("" if screen == "idle" else None)
         self._set(watch, screen, source, detail)
-
-    def _check_stall(self, watch: _Watch, now: float) -> None:
-        if watch.status != "working" or watch.stalled:
-            return
-        limit = float(watch.handle.agent.config.get("stall_seconds", 300))
-        last = max(watch.changed_at, watch.hook_at)
-        if now - last > limit:
-            watch.stalled = True
-            agent = watch.handle.agent
-            agent.stalled = True  # no handle method for this yet (see report)
-            watch.handle.set_detail(f"stalled: no screen change or hook for {int(now - last)}s")
-
-    def _unstall(self, watch: _Watch) -> None:
-        if watch.stalled:
-            watch.stalled = False
-            watch.handle.agent.stalled = False
-            watch.handle.set_detail("active again")
-
-    # -- supervisor ---------------------------------------------------------------------
-
-    def _on_death(self, watch: _Watch, code: str) -> None:
-        now = time.monotonic()
-        watch.dead = True
-        watch.crashes.append(now)
-        recent = [t for t in watch.crashes if now - t <= CRASH_WINDOW]
-        handle = watch.handle
-        handle.output(f"[fleetview] the agent's process exited ({code})\n", "status")
-        watch.changed.set()
-        if len(recent) >= CRASH_LIMIT:
-            watch.gave_up = True
-            watch.status = "error"
-            watch.source = "event"
-            handle.set_status(
-                "error", "event", f"exited {len(recent)} times within {int(CRASH_WINDOW)}s; restarts stopped"
-            )
-            with contextlib.suppress(Exception):
-                handle.message(
-                    subject=f"{handle.agent.name} keeps crashing: restarts stopped",
-                    body=(
-                        f"The process exited {len(recent)} times within {int(CRASH_WINDOW)} s "
-                        f"(last: {code}). Fix the command, then `fleetview agent restart "
-                        f"{handle.agent.name}`.\nLast screen:\n" + "\n".join(watch.lines[-15:])
-                    ),
-                    type="escalation",
-                    priority="urgent",
-                )
-            return
-        delay = min(0.5 * 2 ** (len(recent) - 1), 30.0)
-        watch.status = "starting"
-        watch.source = "event"
-        handle.set_status("starting", "event", f"exited ({code}); restarting in {delay:g}s")
-        watch.restarting = True
-        task = asyncio.get_running_loop().create_task(self._restart_later(watch, delay))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _restart_later(self, watch: _Watch, delay: float) -> None:
-        try:
-            await asyncio.sleep(delay)
-            if watch.stopped or self._watches.get(watch.handle.agent.id) is not watch:
-                return
-            panes = await self._sessions()
-            pane = panes.get(watch.session)
-            if pane is not None:
-                await self._cmd("respawn-pane", "-k", "-t", pane.pane_id)
-                watch.pane_id = pane.pane_id
-            else:
-                await self._create_session(watch)
-            watch.dead = False
-            watch.screen_hash = ""
-            watch.changed_at = time.monotonic()
-            watch.captured_at = 0.0
-            watch.status_set_at = time.monotonic()
-            self._note_restart(watch, "restarted by the supervisor")
-        except Exception as exc:
-            log.warning("tmux restart of %s failed: %s", watch.handle.agent.name, exc)
-            watch.handle.set_status("error", "event", f"restart failed: {exc}")
-            watch.gave_up = True
-        finally:
-            watch.restarting = False
-
-    def _note_restart(self, watch: _Watch, why: str) -> None:
-        handle = watch.handle
-        note = getattr(handle, "note_restart", None)
-        if callable(note):
-            note(why)
-        else:
-            handle.agent.restarts += 1  # no handle method for this yet (see report)
-            handle.set_detail(why)
-        handle.output(f"[fleetview] {why}\n", "status")
 
 
 def create_runtime() -> TmuxRuntime:

@@ -1,4 +1,4 @@
-"""What fleetview knows about specific agent CLIs: Claude Code and Codex.
+"""What fleetview knows about specific agent CLIs: Claude Code, Codex, Aider.
 
 Claude Code gets its own settings file (`claude --settings FILE`; the user's
 ~/.claude files are never edited) whose hooks and statusLine run
@@ -6,13 +6,15 @@ Claude Code gets its own settings file (`claude --settings FILE`; the user's
 Codex gets `-c notify=[...]` with the same program. Hook reports map to a
 status here; cost comes from the statusLine JSON, else from the transcript
 JSONL (tailed by offset, a partial last line kept for later, each
-`message.id` counted once).
+`message.id` counted once); Aider's cost from the line it prints. Anything
+else: cost unknown.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ def cli_kind(argv: list[str]) -> str:
         return "claude"
     if base == "codex":
         return "codex"
+    if base == "aider":
+        return "aider"
     if base in SHELLS:
         return "shell"
     return "other"
@@ -61,13 +65,21 @@ def claude_settings(event_timeout: int = 5) -> dict[str, Any]:
             {
                 "matcher": "",
                 "hooks": [
-                    {"type": "command", "command": shlex.join(hook_argv(event)), "timeout": event_timeout}
+                    {
+                        "type": "command",
+                        "command": shlex.join(hook_argv(event)),
+                        "timeout": event_timeout,
+                    }
                 ],
             }
         ]
     return {
         "hooks": hooks,
-        "statusLine": {"type": "command", "command": shlex.join(hook_argv("statusline")), "padding": 0},
+        "statusLine": {
+            "type": "command",
+            "command": shlex.join(hook_argv("statusline")),
+            "padding": 0,
+        },
     }
 
 
@@ -110,6 +122,18 @@ def status_for_hook(event: str, data: dict[str, Any]) -> tuple[str | None, str]:
             return "idle", str(data.get("last-assistant-message") or "turn complete")[:200]
         return None, ""
     return None, ""
+
+
+AIDER_COST = re.compile(r"Cost: \$([\d.]+) message, \$([\d.]+) session")
+
+
+def aider_session_cost(lines: list[str]) -> float | None:
+    """Aider prints `Cost: $0.0012 message, $0.0450 session.` after each reply."""
+    for line in reversed(lines):
+        match = AIDER_COST.search(line)
+        if match:
+            return float(match.group(2))
+    return None
 
 
 def session_file_status(home: Path, pid: int) -> str | None:

@@ -58,8 +58,16 @@ class ControlClient:
     async def start(self, timeout: float = 5.0) -> None:
         """Attach (no output stream) and wait until tmux says the client is in."""
         self._proc = await asyncio.create_subprocess_exec(
-            "tmux", "-u", "-S", str(self.socket), "-C",
-            "attach-session", "-t", f"={self.session}", "-f", "no-output",
+            "tmux",
+            "-u",
+            "-S",
+            str(self.socket),
+            "-C",
+            "attach-session",
+            "-t",
+            f"={self.session}",
+            "-f",
+            "no-output",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,

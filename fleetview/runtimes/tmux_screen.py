@@ -13,15 +13,15 @@ import re
 from dataclasses import dataclass, field
 
 BUSY_PATTERNS = [
-    re.compile(r"esc to interrupt", re.I),
-    re.compile(r"ctrl\+c to interrupt", re.I),
-    re.compile(r"esc to cancel", re.I),
-    re.compile(r"\(\d+s\s*•\s*esc", re.I),  # codex "Working (12s • esc to interrupt)"
+    re.compile(r"esc to interrupt", re.IGNORECASE),
+    re.compile(r"ctrl\+c to interrupt", re.IGNORECASE),
+    re.compile(r"esc to cancel", re.IGNORECASE),
+    re.compile(r"\(\d+s\s*•\s*esc", re.IGNORECASE),  # codex "Working (12s • esc to interrupt)"
 ]
 QUESTION_PATTERNS = [
-    re.compile(r"do you want to (proceed|make this edit|create|run|allow)[^\n]*\?", re.I),
-    re.compile(r"(allow|approve)[^\n]{0,80}\?", re.I),
-    re.compile(r"would you like to[^\n]*\?", re.I),
+    re.compile(r"do you want to (proceed|make this edit|create|run|allow)[^\n]*\?", re.IGNORECASE),
+    re.compile(r"(allow|approve)[^\n]{0,80}\?", re.IGNORECASE),
+    re.compile(r"would you like to[^\n]*\?", re.IGNORECASE),
 ]
 CHOICE = re.compile(r"^\s*(?:[❯>›▶*]\s*)?(\d{1,2})[.)]\s+(\S.*)$")
 PROMPT_LINE = re.compile(r"(^\s*[>❯›]\s?.*$)|([$#%>❯]\s*$)")

@@ -47,13 +47,26 @@ def session_name(agent_id: str) -> str:
 
 def attach_argv(home: Path, agent_id: str) -> list[str]:
     """What the TUI runs (inside app.suspend()) to hand the terminal to an agent."""
-    return ["tmux", "-S", str(tmux_socket(home)), "attach-session", "-t", f"={session_name(agent_id)}"]
+    return [
+        "tmux",
+        "-S",
+        str(tmux_socket(home)),
+        "attach-session",
+        "-t",
+        f"={session_name(agent_id)}",
+    ]
 
 
 async def run_tmux(socket: Path, *args: str, timeout: float = 10.0) -> tuple[int, str, str]:
     """One tmux process on the private socket (setup only; watching uses control mode)."""
     proc = await asyncio.create_subprocess_exec(
-        "tmux", "-u", "-S", str(socket), "-f", "/dev/null", *args,
+        "tmux",
+        "-u",
+        "-S",
+        str(socket),
+        "-f",
+        "/dev/null",
+        *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
