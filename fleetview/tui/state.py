@@ -87,6 +87,7 @@ class FleetState:
         self.dirty: set[str] = set()
         self.changed_agents: set[str] = set()
         self._unread: tuple[int, int] = (-1, 0)
+        self._inbox: tuple[tuple[int, int], list[Message]] = ((-1, -1), [])
         """Agents updated since the agents view last drew them."""
         self.structure_version = 0
         """Bumped when agents are added or removed (the agents table reorders)."""
@@ -101,6 +102,8 @@ class FleetState:
         self.messages = {m.id: m for m in snapshot.messages}
         self.gates = {g.id: g for g in snapshot.gates}
         self.runs = {r.id: r for r in snapshot.runs}
+        self._unread = (-1, 0)
+        self._inbox = ((-1, -1), [])
         self.structure_version += 1
         self._sample_cost(self.clock().timestamp())
         self.dirty |= {*VIEWS, "detail"}
@@ -171,6 +174,7 @@ class FleetState:
                 added = True
         if added:
             self._unread = (-1, 0)
+            self._inbox = ((-1, -1), [])
             self.dirty |= {"inbox", "meters"}
 
     def take_dirty(self, views: Iterable[str]) -> set[str]:
@@ -218,8 +222,11 @@ class FleetState:
         return sorted((t for t in self.tasks.values() if t.column == column), key=lambda t: t.id)
 
     def inbox(self) -> list[Message]:
-        """Newest first."""
-        return sorted(self.messages.values(), key=lambda m: m.id, reverse=True)
+        """Newest first (cached per seq and size: the inbox asks once a second)."""
+        key = (self.seq, len(self.messages))
+        if self._inbox[0] != key:
+            self._inbox = (key, sorted(self.messages.values(), key=lambda m: m.id, reverse=True))
+        return self._inbox[1]
 
     def unread_count(self) -> int:
         """Unread messages to the human (cached per seq: the header asks 4 times a second)."""

@@ -61,7 +61,7 @@ def status_text(agent: Agent, now: datetime) -> str:
 
 
 INBOX_WINDOW = 500
-BOARD_WINDOW = 100
+BOARD_WINDOW = 60
 """Cards shown per column (the rest are counted; a filter searches them all)."""
 """Messages shown at once (newest first); a filter searches them all."""
 
