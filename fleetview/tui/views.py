@@ -147,6 +147,17 @@ class AgentsView(FleetView):
         doing = ("doing", "Doing", max(10, width - used))
         return [*fixed[:-2], doing, *fixed[-2:]]
 
+    def _doing(self, agent: Agent) -> str:
+        """The last finished output line while working (a tool call or a sentence), else
+        the engine's detail (which can be a word in mid-stream)."""
+        if agent.status == "working":
+            output = self.fleet_app.state.outputs.get(agent.id)
+            if output is not None and output.lines:
+                line = output.lines[-1].strip()
+                if line:
+                    return line.removeprefix("⏺ ")
+        return agent.detail
+
     def _cells(self, agent: Agent, depth: int, now: datetime, cols: list[tuple[str, str, int]]
                ) -> tuple[Text, ...]:
         app = self.app
@@ -162,7 +173,8 @@ class AgentsView(FleetView):
             elif key == "status":
                 out.append(styled(status_text(agent, now), theme_style(app, agent.status)))
             elif key == "doing":
-                out.append(styled(one_line(agent.detail, width), "dim" if agent.status == "idle" else ""))
+                out.append(styled(one_line(self._doing(agent), width),
+                                  "dim" if agent.status == "idle" else ""))
             elif key == "cost":
                 out.append(styled(cost_text(agent.cost_usd),
                                   "dim" if agent.cost_usd is None else ""))
