@@ -107,7 +107,8 @@ def test_real_claude_code(tmp_path: Path) -> None:
         inbox = cli.api("GET", "/v1/messages")
         gates = [m for m in inbox if m["type"] == "decision_gate"]
         assert gates, inbox
-        assert agent()["status_source"] == "hook"  # PermissionRequest/Notification
+        # the choice list on screen is often seen before the PermissionRequest hook lands
+        assert agent()["status_source"] in ("hook", "screen")
         cli.ok("agent", "keys", "cc", "1")
         t = wait(lambda: agent()["status"] == "idle", 5, "idle after the answer")
         assert (cwd / "notes.txt").read_text() == "hello\n"
