@@ -40,7 +40,15 @@ from fleetview.tui.screens import (
     ThreadScreen,
     gate_choices,
 )
-from fleetview.tui.state import VIEWS, Clock, FleetState, NeedsYou, cost_text, one_line, system_clock
+from fleetview.tui.state import (
+    VIEWS,
+    Clock,
+    FleetState,
+    NeedsYou,
+    cost_text,
+    one_line,
+    system_clock,
+)
 from fleetview.tui.views import AgentsView, BoardView, FleetView, InboxView, MetersView
 from fleetview.tui.widgets import MUTATING_ACTIONS, theme_style
 
@@ -275,9 +283,7 @@ class FleetviewApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in MUTATING_ACTIONS and self.readonly:
             return False
-        if action == "quit" and isinstance(self.screen, ModalScreen):
-            return False
-        return True
+        return not (action == "quit" and isinstance(self.screen, ModalScreen))
 
     def action_view(self, name: str) -> None:
         while len(self.screen_stack) > 1:

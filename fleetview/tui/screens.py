@@ -15,9 +15,25 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, RichLog, Select, Static
 from textual.widgets.option_list import Option
 
-from fleetview.models import COLUMNS, NAME_PATTERN, RUNTIMES, AgentSpec, Message, MessageSpec, TaskSpec
+from fleetview.models import (
+    COLUMNS,
+    NAME_PATTERN,
+    RUNTIMES,
+    AgentSpec,
+    Message,
+    MessageSpec,
+    TaskSpec,
+)
 from fleetview.sanitize import sanitize
-from fleetview.tui.state import FleetState, age, cost_text, meter, one_line, short_model, tokens_text
+from fleetview.tui.state import (
+    FleetState,
+    age,
+    cost_text,
+    meter,
+    one_line,
+    short_model,
+    tokens_text,
+)
 from fleetview.tui.widgets import FleetList, FleetTable, ReadonlyAware, styled, theme_style
 
 if TYPE_CHECKING:
@@ -350,9 +366,7 @@ class ThreadScreen(ModalScreen[None]):
             yield Label(Text("R: reply    esc: close", style="dim"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "reply" and getattr(self.app, "readonly", False):
-            return False
-        return True
+        return not (action == "reply" and getattr(self.app, "readonly", False))
 
     def action_reply(self) -> None:
         app: FleetviewApp = self.app  # type: ignore[assignment]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import contextlib
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, OptionList
-from textual.widgets.data_table import ColumnKey, RowKey
-
-if TYPE_CHECKING:
-    pass
+from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
 
 MUTATING_ACTIONS = frozenset(
     {
@@ -60,9 +58,7 @@ class ReadonlyAware:
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         app = getattr(self, "app", None)
-        if action in MUTATING_ACTIONS and getattr(app, "readonly", False):
-            return False
-        return True
+        return not (action in MUTATING_ACTIONS and getattr(app, "readonly", False))
 
 
 class FleetTable(DataTable[Text]):
@@ -111,10 +107,8 @@ class FleetTable(DataTable[Text]):
     def move_to_key(self, key: str | None) -> None:
         if key is None:
             return
-        try:
+        with contextlib.suppress(RowDoesNotExist):  # the row is gone
             self.move_cursor(row=self.get_row_index(key), animate=False, scroll=True)
-        except Exception:  # noqa: BLE001 - the row is gone
-            pass
 
 
 class FleetList(OptionList):
