@@ -14,7 +14,6 @@ import fcntl
 import os
 import pty
 import select
-import statistics
 import struct
 import subprocess
 import sys
