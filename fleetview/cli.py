@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create, command, watch and delete a fleet of AI agents. "
         "With no command, open the TUI (starting the engine if needed).",
     )
+    parser.add_argument(
+        "--readonly", action="store_true", help="TUI: watch only; hide every action that changes the fleet"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("demo", help="TUI on a simulated fleet in a throwaway home")
@@ -750,7 +753,7 @@ def _serve() -> int:
         raise FleetError(f"the engine crashed: {type(exc).__name__}: {exc}") from None
 
 
-def _run_tui(demo: bool) -> int:
+def _run_tui(demo: bool, readonly: bool = False) -> int:
     module = "fleetview.tui.demo" if demo else "fleetview.tui.app"
     try:
         if demo:
@@ -763,7 +766,7 @@ def _run_tui(demo: bool) -> int:
                 f"the TUI is not available in this build ({module} is missing)"
             ) from None
         raise FleetError(f"the TUI could not start: {exc}") from None
-    return int(entry() or 0)
+    return int((entry() if demo else entry(readonly=readonly)) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -772,7 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command is None:
-            return _run_tui(demo=False)
+            return _run_tui(demo=False, readonly=args.readonly)
         if args.command == "demo":
             return _run_tui(demo=True)
         if args.command == "serve":

@@ -27,6 +27,7 @@ class EngineHandle:
         self.agent_id = agent_id
         self._output: list[tuple[str, str]] = []
         self._state: dict[str, Any] | None = None
+        self._line = ""
         self.closed = False
 
     @property
@@ -61,9 +62,13 @@ class EngineHandle:
             agent = self.agent
             if agent.status == "working" and agent.status_source == "event":
                 agent.status_at = utcnow()  # output confirms the agent is at work
-            line = text.strip().splitlines()[-1] if text.strip() else ""
-            if line:
-                agent.detail = line[:200]
+            # the detail is the last *finished* line: a half-streamed word says nothing
+            self._line += text
+            if "\n" in self._line:
+                finished, self._line = self._line.rsplit("\n", 1)
+                lines = [line.strip() for line in finished.splitlines() if line.strip()]
+                if lines:
+                    agent.detail = lines[-1][:200]
             self._touch()
 
     def take_output(self) -> list[tuple[str, str]]:
