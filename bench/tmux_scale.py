@@ -136,6 +136,7 @@ async def phase_engine(
             if not seen[name] or seen[name][-1][1] != status:
                 seen[name].append((now, status))
         await asyncio.sleep(0.02)
+    end_wall = time.time()
     elapsed = time.monotonic() - t0
     own, srv = time.process_time() - cpu0, server_cpu(socket) - srv0
     print(
@@ -147,6 +148,8 @@ async def phase_engine(
     for name in names:
         changes = [e for e in read_events(events[name]) if e[0] >= start_wall + 0.5]
         for i, (t, state) in enumerate(changes):
+            if t > end_wall - 1.0:
+                break  # too close to the end of the phase to be judged
             nxt = changes[i + 1][0] if i + 1 < len(changes) else float("inf")
             hit = next((s for s in seen[name] if s[0] >= t and s[1] == state), None)
             if hit is None or hit[0] > nxt + 0.05:
