@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from fleetview.client import FleetClient
-from fleetview.errors import FleetError, Invalid
+from fleetview.errors import EngineUnavailable, FleetError, Invalid
 from fleetview.models import (
     COLUMNS,
     HUMAN,
@@ -95,8 +95,11 @@ def age(when: datetime | None, now: datetime | None = None) -> str:
     return f"{seconds // 86400}d"
 
 
-def cost(value: float | None) -> str:
-    return "unpriced" if value is None else f"${value:.4f}"
+def cost(value: float | None, runtime: str | None = None) -> str:
+    """A dollar figure; None is `unknown` for a CLI agent that reports none, else `unpriced`."""
+    if value is None:
+        return "unknown" if runtime == "tmux" else "unpriced"
+    return f"${value:.4f}"
 
 
 def context_percent(agent: Agent) -> str:
@@ -139,14 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the engine in the foreground")
     p = sub.add_parser("status", help="engine status")
     p.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser(
+    p = sub.add_parser(
         "down",
         help="stop the engine (agents keep running)",
         description="Stop this FLEETVIEW_HOME's engine. Agents are not stopped: tmux agents "
         "keep running in their tmux sessions and are re-adopted by the next engine; "
-        "runs in flight on api/sim agents are marked interrupted. Use "
-        "`fleetview agent stop NAME` or `agent rm` to stop agents.",
+        "runs in flight on api/sim agents are marked interrupted. With --all, every "
+        "agent is stopped first (tmux sessions end); their records stay.",
     )
+    p.add_argument("--all", action="store_true", help="stop every agent too, then the engine")
 
     # agent
     agent = sub.add_parser("agent", help="create, command and remove agents")
@@ -318,7 +322,7 @@ def agent_rows(agents: Sequence[Agent]) -> str:
             a.runtime,
             a.model or ("simulated" if a.runtime == "sim" else "-"),
             f"{a.status} {age(a.status_at, now)}" + (" (stalled)" if a.stalled else ""),
-            cost(a.cost_usd),
+            cost(a.cost_usd, a.runtime),
             context_percent(a),
             a.detail or "",
         )
@@ -406,7 +410,7 @@ async def cmd_agent(client: FleetClient, args: argparse.Namespace) -> int:
                     ("parent", agent.parent_id),
                     ("cwd", agent.cwd),
                     ("command", agent.command),
-                    ("cost", cost(agent.cost_usd)),
+                    ("cost", cost(agent.cost_usd, agent.runtime)),
                     (
                         "tokens",
                         (
@@ -725,14 +729,33 @@ async def _with_client(handler: Handler, args: argparse.Namespace) -> int:
         await client.aclose()
 
 
-def _down() -> int:
+async def _stop_every_agent() -> int:
+    client = await FleetClient.connect()  # starts one if needed: tmux agents outlive engines
+    try:
+        agents = [a for a in await client.list_agents() if a.status != "stopped"]
+        for agent in agents:
+            await client.stop_agent(agent.name)
+        return len(agents)
+    finally:
+        await client.aclose()
+
+
+def _down(stop_agents: bool = False) -> int:
     from fleetview.daemon import stop_daemon
     from fleetview.paths import FleetPaths
 
     paths = FleetPaths.from_env()
+    stopped = None
+    if stop_agents:
+        try:
+            stopped = asyncio.run(_stop_every_agent())
+        except EngineUnavailable:
+            stopped = None
     pid = stop_daemon(paths)
     if pid is None:
         print(f"no engine running for {paths.home}")
+    elif stopped is not None:
+        print(f"{stopped} agents stopped; engine (pid {pid}) stopped")
     else:
         print(f"engine (pid {pid}) stopped; agents in tmux keep running")
     return 0
@@ -781,7 +804,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve()
         if args.command == "down":
-            return _down()
+            return _down(stop_agents=args.all)
         return asyncio.run(_with_client(COMMANDS[args.command], args))
     except FleetError as exc:
         print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)

@@ -349,3 +349,15 @@ def _reads(path: str) -> bytes:
             return handle.read()
     except OSError:
         return b""
+
+
+def test_down_all_stops_every_agent_and_they_stay_stopped(fleet_cli: FleetCLI) -> None:
+    cli = fleet_cli
+    cli.api("POST", "/v1/agents", {"name": "one"})
+    cli.api("POST", "/v1/agents", {"name": "two"})
+    assert "2 agents stopped" in cli.ok("down", "--all")
+    assert not cli.paths.daemon.exists()
+    # the next engine re-adopts the fleet but does not start what the user stopped
+    agents = cli.json("agent", "list")
+    assert sorted(a["name"] for a in agents) == ["one", "two"]
+    assert {a["status"] for a in agents} == {"stopped"}

@@ -160,11 +160,14 @@ class Engine(BoardMixin, MailMixin):
         events.append(self.events.make("engine.started", "engine", {"pid": os.getpid()}))
         await self._commit(statements, events)
         self._flusher = asyncio.create_task(self._flush_loop(), name="engine-flusher")
+        starts = []
         for agent in list(self._agents.values()):
             handle = self._make_handle(agent)
             handle.load_state(states.get(agent.id))
             self._start_worker(agent)
-            self._spawn(self._start_runtime(agent.id))
+            if agent.status != "stopped":  # a stopped agent stays stopped until restarted
+                starts.append(self._start_runtime(agent.id))
+        self._spawn(self._adopt(starts))
         for run in requeue:
             self._queues[run.agent_id].put_nowait(run.id)
             self._run_done.setdefault(run.id, asyncio.Event())
@@ -417,6 +420,25 @@ class Engine(BoardMixin, MailMixin):
         )
         return await self.create_agent(child)
 
+    async def _adopt(self, starts: list[Any]) -> None:
+        """Start (re-adopt) every agent, then let each runtime drop what has no agent."""
+        await asyncio.gather(*starts)
+        known = set(self._agents)
+        for name in ("tmux",):  # runtimes that keep things outside the engine
+            try:
+                runtime = self._runtime(name)
+            except Exception:  # tmux not installed: nothing of it to reconcile
+                continue
+            reconcile = getattr(runtime, "reconcile", None)
+            if reconcile is not None:
+                try:
+                    removed = await reconcile(known)
+                except Exception as exc:
+                    log.warning("%s reconcile failed: %s", name, exc)
+                    continue
+                if removed:
+                    log.info("removed %d %s sessions of deleted agents", len(removed), name)
+
     async def _start_runtime(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
         handle = self._handles.get(agent_id)
@@ -430,6 +452,9 @@ class Engine(BoardMixin, MailMixin):
             log.exception("runtime start failed for %s", agent.name)
             handle.set_status("error", "event", f"could not start: {exc}")
         else:
+            runtime = self._runtime(agent.runtime)
+            if getattr(runtime, "manages_status", False):
+                return  # its watcher says when the agent is idle
             if self._agents.get(agent_id) is agent and agent.status == "starting":
                 handle.set_status("idle", "event", "")
 

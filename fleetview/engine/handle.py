@@ -88,6 +88,19 @@ class EngineHandle:
             agent.stalled = False
         self._touch()
 
+    def note_restart(self, why: str) -> None:
+        """The runtime restarted the agent by itself (a supervisor's respawn)."""
+        self.agent.restarts += 1
+        self.agent.detail = why[:200]
+        self._touch()
+
+    def set_stalled(self, stalled: bool, detail: str | None = None) -> None:
+        """Working, but no sign of life for too long (or alive again)."""
+        self.agent.stalled = stalled
+        if detail is not None:
+            self.agent.detail = detail[:200]
+        self._touch()
+
     def set_detail(self, detail: str) -> None:
         self.agent.detail = detail[:200]
         self._touch()

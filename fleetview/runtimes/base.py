@@ -87,6 +87,12 @@ class AgentHandle(Protocol):
     def set_detail(self, detail: str) -> None:
         """What the agent is doing now (last tool call, retry note, ...)."""
 
+    def note_restart(self, why: str) -> None:
+        """The runtime restarted the agent by itself (counted in `restarts`)."""
+
+    def set_stalled(self, stalled: bool, detail: str | None = None) -> None:
+        """Flag (or clear) a working agent that shows no sign of life."""
+
     def add_usage(self, usage: Usage, model: str | None = None) -> None:
         """Add one response's tokens to the current run and the agent, priced by model."""
 
@@ -140,6 +146,9 @@ class Runtime(Protocol):
 
     async def hook(self, handle: AgentHandle, payload: dict[str, Any]) -> None:
         """A report from the agent's own hooks (POST /v1/agents/{ref}/hook)."""
+
+    async def reconcile(self, known_ids: set[str]) -> list[str]:
+        """Optional: after every agent was started, remove what belongs to no agent."""
 
     async def close(self) -> None:
         """The engine is shutting down: release shared resources, leave agents running."""

@@ -44,15 +44,14 @@ class SupervisorMixin:
         last = max(watch.changed_at, watch.hook_at)
         if now - last > limit:
             watch.stalled = True
-            agent = watch.handle.agent
-            agent.stalled = True  # no handle method for this yet (see report)
-            watch.handle.set_detail(f"stalled: no screen change or hook for {int(now - last)}s")
+            watch.handle.set_stalled(
+                True, f"stalled: no screen change or hook for {int(now - last)}s"
+            )
 
     def _unstall(self, watch: AgentWatch) -> None:
         if watch.stalled:
             watch.stalled = False
-            watch.handle.agent.stalled = False
-            watch.handle.set_detail("active again")
+            watch.handle.set_stalled(False, "active again")
 
     def _on_death(self, watch: AgentWatch, code: str) -> None:
         now = time.monotonic()
@@ -119,10 +118,5 @@ class SupervisorMixin:
 
     def _note_restart(self, watch: AgentWatch, why: str) -> None:
         handle = watch.handle
-        note = getattr(handle, "note_restart", None)
-        if callable(note):
-            note(why)
-        else:
-            handle.agent.restarts += 1  # no handle method for this yet (see report)
-            handle.set_detail(why)
+        handle.note_restart(why)
         handle.output(f"[fleetview] {why}\n", "status")
