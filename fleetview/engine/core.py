@@ -302,6 +302,18 @@ class Engine(BoardMixin, MailMixin):
 
     async def _flush(self) -> None:
         """Write the coalesced changes runtimes reported since the last tick."""
+        statements, events = self._collect()
+        if statements or events:
+            await self._commit(statements, events)
+
+    def _commit_soon(self, statements: list[Statement], events: list[Event]) -> None:
+        """Queue a write without waiting for it (failures are logged by the store)."""
+        all_rows = statements + self.events.rows(events)
+        future = self.store.submit(all_rows, after_commit=lambda: self.events.publish(events))
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _collect(self) -> tuple[list[Statement], list[Event]]:
+        """Rows and events for what runtimes reported since the last collection."""
         statements: list[Statement] = []
         events: list[Event] = []
         outputs, self._dirty_output = self._dirty_output, set()
@@ -329,8 +341,7 @@ class Engine(BoardMixin, MailMixin):
                 rows, evs = self._changed("agent.updated", agent)
                 statements += rows
                 events += evs
-        if statements or events:
-            await self._commit(statements, events)
+        return statements, events
 
     # -- agents --------------------------------------------------------------
 
@@ -668,8 +679,10 @@ class Engine(BoardMixin, MailMixin):
         if not getattr(runtime, "manages_status", False):
             handle.set_status("working", "event", f"run {run.id}: {summarize(run.prompt, 80)}")
         self._dirty_agents.discard(agent_id)
-        await self._save("agent.updated", agent)
-        await self._save("run.updated", run)
+        # not awaited: nobody was promised this state, and the store keeps the order
+        statements, events = self._changed("agent.updated", agent)
+        rows, evs = self._changed("run.updated", run)
+        self._commit_soon(statements + rows, events + evs)
         if run.task_id is not None:
             await self._task_dispatched(run)
         execution = asyncio.create_task(runtime.execute(handle, RunInput(run=run, context=context)))
@@ -692,7 +705,6 @@ class Engine(BoardMixin, MailMixin):
     async def _record_outcome(self, agent_id: str, run: Run, outcome: RunOutcome) -> None:
         agent = self._agents.get(agent_id)
         handle = self._handles.get(agent_id)
-        await self._flush()  # output and usage of this run land before its end
         run.text = outcome.text
         run.data = outcome.data
         run.stop_reason = outcome.stop_reason
@@ -714,8 +726,11 @@ class Engine(BoardMixin, MailMixin):
             )
             result.file = str(await asyncio.to_thread(self._write_result_file, result))
             run.result_id = result.id
+        # no await from here to the commit: events must be committed in seq order
+        pending, pending_events = self._collect()  # the run's output and usage land first
         self._finish_run(run, status, outcome.error)
         statements, events = self._changed("run.updated", run)
+        statements, events = pending + statements, pending_events + events
         if result is not None:
             statements.append(
                 (

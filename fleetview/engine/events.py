@@ -55,6 +55,8 @@ class EventLog:
         self.published = self.seq
 
     def make(self, kind: str, entity_id: str | int, data: dict[str, Any] | None = None) -> Event:
+        """A new event. Callers submit it to the store before their next await, so
+        the store commits events in seq order (subscribers rely on it)."""
         self.seq += 1
         return Event(seq=self.seq, ts=utcnow(), kind=kind, entity_id=str(entity_id), data=data or {})
 
