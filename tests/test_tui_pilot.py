@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from fleetview.daemon import ensure_daemon, stop_daemon
 from fleetview.errors import FleetError
 from fleetview.models import AgentSpec, MessageSpec, TaskSpec
 from fleetview.paths import FleetPaths
+from fleetview.runtimes.tmux_server import tmux_socket
 from fleetview.tui.app import FleetviewApp
-from fleetview.tui.screens import ConfirmScreen, NewAgentScreen
+from fleetview.tui.attach import attach_command, attach_problem
+from fleetview.tui.screens import AgentDetailScreen, ConfirmScreen, NewAgentScreen
 from fleetview.tui.views import AgentsView, BoardView, InboxView
 from tests.conftest import free_port
 
@@ -34,6 +37,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         url, token = ensure_daemon(paths)
         yield paths, url, token
         stop_daemon(paths)
+        # tmux sessions outlive the daemon (they are re-adopted on restart): end the server
+        subprocess.run(["tmux", "-S", str(tmux_socket(home)), "kill-server"],  # noqa: PLW1510
+                       capture_output=True, timeout=10)
 
 
 async def until(check: Callable[[], Awaitable[Any]] | Callable[[], Any], timeout: float = 5.0) -> Any:
@@ -252,4 +258,72 @@ async def test_reconnects_after_daemon_restart(fleet_home: FleetPaths) -> None:
         stop_daemon(fleet_home)
 
 
-_ = Path
+
+def test_attach_command_targets_the_private_socket(tmp_path: Path) -> None:
+    argv = attach_command(tmp_path, "abc123")
+    assert argv[:3] == ["tmux", "-S", str(tmux_socket(tmp_path))]
+    assert argv[3:] == ["attach-session", "-t", "=fv-abc123"]
+    assert "gone" in (attach_problem(argv) or "")  # no server, no session
+
+
+def _enabled(app: FleetviewApp) -> set[str]:
+    return {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+
+
+async def test_attach_key_only_for_tmux_agents(engine: Engine, tmp_path: Path) -> None:
+    paths, url, token = engine
+    async with FleetClient(url, token) as client:
+        sim = await client.create_agent(AgentSpec(name="sim-noattach", config={"speed": 50}))
+        shell = await client.create_agent(AgentSpec(name="shell-attach", runtime="tmux",
+                                                    command="bash --norc", cwd=str(tmp_path)))
+        try:
+            app = FleetviewApp(FleetClient(url, token), home=paths.home)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await until(lambda: app.state.agent_by_name("shell-attach"))
+                await pilot.pause(0.3)
+                view = app.query_one(AgentsView)
+                view.table.move_to_key(sim.id)
+                await pilot.pause()
+                assert "attach" not in _enabled(app)
+                view.table.move_to_key(shell.id)
+                await pilot.pause()
+                assert "attach" in _enabled(app)
+                # the session it would attach to is there, on the private socket
+                await until(lambda: attach_problem(attach_command(paths.home, shell.id)) is None)
+                await pilot.press("enter")
+                await pilot.pause()
+                assert isinstance(app.screen, AgentDetailScreen)
+                assert "attach" in _enabled(app)
+                await pilot.press("escape")
+                view.table.move_to_key(sim.id)
+                await pilot.press("l")  # logs: the detail screen on its output
+                await pilot.pause()
+                assert isinstance(app.screen, AgentDetailScreen)
+                assert "attach" not in _enabled(app)
+        finally:
+            await client.delete_agent("shell-attach")
+
+
+async def _status(client: FleetClient, name: str) -> str:
+    return (await client.get_agent(name)).status
+
+
+async def test_pause_and_resume_agent(engine: Engine) -> None:
+    _, url, token = engine
+    async with FleetClient(url, token) as client:
+        agent = await client.create_agent(AgentSpec(name="pausable", config={"speed": 50}))
+        await until(lambda: _is(client, "pausable", "idle"))
+        app = FleetviewApp(FleetClient(url, token))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(lambda: app.state.agent_by_name("pausable"))
+            await pilot.pause(0.3)
+            app.query_one(AgentsView).table.move_to_key(agent.id)
+            await pilot.press("p")
+            assert await until(lambda: _is(client, "pausable", "stopped"))
+            await until(lambda: app.state.agents[agent.id].status == "stopped")
+            await pilot.press("p")
+            assert await until(lambda: _is(client, "pausable", "idle"))
+
+
+async def _is(client: FleetClient, name: str, status: str) -> bool:
+    return await _status(client, name) == status

@@ -10,6 +10,7 @@ Quitting leaves the daemon and its agents running.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
@@ -27,6 +28,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static
 from fleetview.client import FleetClient
 from fleetview.errors import FleetError
 from fleetview.models import AgentSpec, MessageSpec, RunRequest, Snapshot, TaskSpec
+from fleetview.tui.attach import attach_command, attach_env, attach_problem
 from fleetview.tui.commands import BindingsProvider, parse_command
 from fleetview.tui.screens import (
     AgentDetailScreen,
@@ -95,9 +97,12 @@ class FleetviewApp(App[int]):
         readonly: bool = False,
         background: Iterable[Background] = (),
         banner: str = "",
+        home: Path | None = None,
     ) -> None:
         super().__init__()
         self.client = client
+        self.home = home
+        """The fleet home (FleetPaths.home): where the private tmux socket is, for attach."""
         self.static_snapshot = snapshot
         self.clock = clock or system_clock
         self.readonly = readonly
@@ -442,6 +447,36 @@ class FleetviewApp(App[int]):
     def restart_agent(self, name: str) -> None:
         self.engine(lambda c: c.restart_agent(name), f"agent {name} restarting")
 
+    def pause_agent(self, name: str) -> None:
+        """p: stop a running agent, or start a stopped one again."""
+        agent = self.state.agent_by_name(name)
+        if agent is not None and agent.status == "stopped":
+            self.engine(lambda c: c.restart_agent(name), f"agent {name} resumed")
+        else:
+            self.engine(lambda c: c.stop_agent(name), f"agent {name} stopped")
+
+    def attach_agent(self, agent_id: str) -> None:
+        """a: hand the terminal to a tmux agent's session until it detaches."""
+        agent = self.state.agents.get(agent_id)
+        if agent is None or agent.runtime != "tmux":
+            return
+        if self.home is None:
+            self.notify("attach: this TUI does not know the fleet's home", severity="warning")
+            return
+        argv = attach_command(self.home, agent.id)
+        problem = attach_problem(argv)
+        if problem:
+            self.notify(f"cannot attach to {agent.name}: {problem}", severity="error", timeout=5)
+            return
+        try:
+            with self.suspend():
+                subprocess.run(argv, env=attach_env(), check=False)
+        except SuspendNotSupported:
+            self.notify("attach needs a real terminal", severity="warning")
+            return
+        self.state.dirty |= {self.current_view, "detail"}
+        self.refresh(layout=True)
+
     def prompt_agent(self, name: str) -> None:
         def entered(text: str | None) -> None:
             if text:
@@ -554,7 +589,8 @@ def run_tui(readonly: bool = False) -> int:
     from fleetview.paths import FleetPaths
 
     readonly = readonly or os.environ.get("FLEETVIEW_READONLY", "") not in ("", "0")
-    url, token = ensure_daemon(FleetPaths.from_env())
-    app = FleetviewApp(FleetClient(url, token), readonly=readonly)
+    paths = FleetPaths.from_env()
+    url, token = ensure_daemon(paths)
+    app = FleetviewApp(FleetClient(url, token), readonly=readonly, home=paths.home)
     app.run()
     return 0

@@ -177,7 +177,8 @@ def run_demo() -> int:
                 await seed(client)
 
         asyncio.run(seeded())
-        app = FleetviewApp(FleetClient(url, token), background=[drive], banner="demo (simulated)")
+        app = FleetviewApp(FleetClient(url, token), background=[drive], banner="demo (simulated)",
+                           home=home)
         app.run()
     finally:
         teardown(home)

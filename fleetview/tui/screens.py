@@ -385,6 +385,8 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
         Binding("s", "focus_prompt", "Prompt", id="detail.prompt"),
         Binding("r", "restart", "Restart", id="detail.restart"),
         Binding("d", "delete", "Delete", id="detail.delete"),
+        Binding("p", "pause", "Pause/resume", id="detail.pause"),
+        Binding("a", "attach", "Attach", id="detail.attach"),
     ]
 
     def __init__(self, agent_id: str) -> None:
@@ -398,6 +400,12 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
     @property
     def fleet_app(self) -> FleetviewApp:
         return self.app  # type: ignore[return-value]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "attach":  # only a tmux agent has a session to attach to
+            agent = self.fleet_app.state.agents.get(self.agent_id)
+            return agent is not None and agent.runtime == "tmux"
+        return super().check_action(action, parameters)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="detail-head")
@@ -527,6 +535,14 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
         agent = self.fleet_app.state.agents.get(self.agent_id)
         if agent:
             self.fleet_app.delete_agent(agent.name)
+
+    def action_pause(self) -> None:
+        agent = self.fleet_app.state.agents.get(self.agent_id)
+        if agent:
+            self.fleet_app.pause_agent(agent.name)
+
+    def action_attach(self) -> None:
+        self.fleet_app.attach_agent(self.agent_id)
 
 
 def gate_choices(options: list[str]) -> list[tuple[str, str]]:

@@ -105,6 +105,9 @@ class AgentsView(FleetView):
         Binding("d", "delete", "Delete", id="agents.delete"),
         Binding("r", "restart", "Restart", id="agents.restart"),
         Binding("s", "send", "Send", id="agents.send"),
+        Binding("p", "pause", "Pause/resume", id="agents.pause"),
+        Binding("a", "attach", "Attach", id="agents.attach"),
+        Binding("l", "logs", "Logs", id="agents.logs"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -118,9 +121,23 @@ class AgentsView(FleetView):
         self._structure = -1
         self._needle = ""
         self._aged_at = 0.0
+        self._attachable = False
 
     def compose(self) -> ComposeResult:
         yield FleetTable(id="agents-table")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "attach":  # only a tmux agent has a session to attach to
+            agent = self.selected
+            return agent is not None and agent.runtime == "tmux"
+        return super().check_action(action, parameters)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        agent = self.selected
+        attachable = agent is not None and agent.runtime == "tmux"
+        if attachable != self._attachable:  # the key bar changes only when `a` comes or goes
+            self._attachable = attachable
+            self.refresh_bindings()
 
     @property
     def table(self) -> FleetTable:
@@ -291,6 +308,20 @@ class AgentsView(FleetView):
         agent = self.selected
         if agent:
             self.fleet_app.prompt_agent(agent.name)
+
+    def action_pause(self) -> None:
+        agent = self.selected
+        if agent:
+            self.fleet_app.pause_agent(agent.name)
+
+    def action_attach(self) -> None:
+        agent = self.selected
+        if agent:
+            self.fleet_app.attach_agent(agent.id)
+
+    def action_logs(self) -> None:
+        """l: the agent's output (the detail screen opens on it, scrolled to the end)."""
+        self.action_open()
 
 
 # ---- board --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
 MUTATING_ACTIONS = frozenset(
     {
         "new", "delete", "restart", "send", "move_left", "move_right", "assign", "add_dep",
-        "reply", "mark_read", "compose", "answer", "send_prompt", "focus_prompt",
+        "reply", "mark_read", "compose", "answer", "send_prompt", "focus_prompt", "pause",
     }
 )
 """Actions that change the fleet: hidden everywhere under --readonly."""
