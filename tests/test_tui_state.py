@@ -77,6 +77,8 @@ def test_formatting() -> None:
     assert age(FROZEN_NOW - timedelta(seconds=17), FROZEN_NOW) == "15s"
     assert age(FROZEN_NOW - timedelta(minutes=4), FROZEN_NOW) == "4m"
     assert cost_text(None) == "unpriced" and cost_text(0.5) == "$0.500"
+    assert cost_text(None, "tmux") == "unknown" and cost_text(None, "api") == "unpriced"
+    assert cost_text(0.5, "tmux") == "$0.500"
     assert meter(None) == "?" and meter(0.5, 4) == "██░░  50%"
 
 

@@ -17,7 +17,10 @@ _AGENTS = [
     ("reviewer", "claude-opus-4-8", "error", "tests failed: 3 of 41", 2.1000, 180_000, 200_000, None),
     ("scout", "mystery-model-9", "idle", "ready", None, 0, None, None),
     ("shipper", "claude-haiku-4-5", "stopped", "stopped by the user", 0.0500, 12_000, 200_000, None),
+    ("claude-cli", "claude-sonnet-5-5", "idle", "❯ (prompt)", None, 0, None, None),
 ]
+_RUNTIME = {"claude-cli": "tmux"}
+"""Agents that are not sim (a tmux CLI reports no cost: `unknown`)."""
 
 _TASKS = [
     # id, title, column, status, deps, assignee, cost
@@ -34,7 +37,7 @@ _TASKS = [
 
 
 def sample_snapshot(now: datetime = FROZEN_NOW) -> Snapshot:
-    """Seven agents (one child, one unpriced), nine cards, mail with an urgent escalation."""
+    """Eight agents (one child, one unpriced, one tmux CLI with unknown cost), nine cards, mail with an urgent escalation."""
     agents: list[Agent] = []
     ids: dict[str, str] = {}
     for index, (name, model, status, detail, cost, ctx, window, parent) in enumerate(_AGENTS):
@@ -42,7 +45,7 @@ def sample_snapshot(now: datetime = FROZEN_NOW) -> Snapshot:
         ids[name] = agent_id
         agents.append(
             Agent(
-                id=agent_id, name=name, runtime="sim", model=model, status=status,  # type: ignore[arg-type]
+                id=agent_id, name=name, runtime=_RUNTIME.get(name, "sim"), model=model, status=status,  # type: ignore[arg-type]
                 status_at=now - timedelta(seconds=3 + index * 17), detail=detail,
                 usage=Usage(input_tokens=1000 * (index + 1), output_tokens=400 * (index + 2),
                             cache_read_tokens=5000 * index),

@@ -478,7 +478,7 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
         info.append(f"  {agent.runtime} · {short_model(agent.model)} · ")
         info.append(f"{agent.status} {age(agent.status_at, now)}", style=theme_style(self.app, agent.status))
         info.append(f" ({agent.status_source})", style="dim")
-        info.append(f"  ·  {cost_text(agent.cost_usd)}  ·  ctx {meter(agent.context_fraction, 10)}")
+        info.append(f"  ·  {cost_text(agent.cost_usd, agent.runtime)}  ·  ctx {meter(agent.context_fraction, 10)}")
         info.append(f"  ·  runs {agent.runs}  restarts {agent.restarts}\n")
         info.append(
             f"usage: in {tokens_text(u.input_tokens)} · out {tokens_text(u.output_tokens)} · "
@@ -503,7 +503,7 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
                     styled(str(run.id)),
                     styled(run.status, theme_style(self.app, "failed" if run.status == "failed" else
                                                     "working" if run.status == "running" else "muted")),
-                    styled(cost_text(run.cost_usd)),
+                    styled(cost_text(run.cost_usd, agent.runtime)),
                     styled(one_line(run.prompt, 60)),
                     key=str(run.id),
                 )

@@ -329,9 +329,11 @@ def age(when: datetime | None, now: datetime) -> str:
     return f"{seconds // 86400}d"
 
 
-def cost_text(value: float | None) -> str:
+def cost_text(value: float | None, runtime: str = "") -> str:
+    """`$0.123`; without a figure, `unknown` for a tmux agent (its CLI reported none)
+    and `unpriced` for the rest (tokens are counted but the model has no price)."""
     if value is None:
-        return "unpriced"
+        return "unknown" if runtime == "tmux" else "unpriced"
     if value < 10:
         return f"${value:.3f}"
     return f"${value:,.2f}"

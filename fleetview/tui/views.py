@@ -193,7 +193,7 @@ class AgentsView(FleetView):
                 out.append(styled(one_line(self._doing(agent), width),
                                   "dim" if agent.status == "idle" else ""))
             elif key == "cost":
-                out.append(styled(cost_text(agent.cost_usd),
+                out.append(styled(cost_text(agent.cost_usd, agent.runtime),
                                   "dim" if agent.cost_usd is None else ""))
             elif key == "ctx":
                 fraction = agent.context_fraction
@@ -680,8 +680,11 @@ class MetersView(FleetView):
         spend = Table.grid(padding=(0, 1))
         spend.add_column(width=14)
         spend.add_column()
+        unknown = sum(1 for a in state.agents.values() if a.cost_usd is None and a.runtime == "tmux")
+        gaps = [f"+{n} {word}" for n, word in ((unpriced - unknown, "unpriced"), (unknown, "unknown"))
+                if n]
         spend.add_row("total cost", Text(cost_text(total), style="bold")
-                      + Text(f"  (+{unpriced} unpriced)" if unpriced else "", style="dim"))
+                      + Text(f"  ({', '.join(gaps)})" if gaps else "", style="dim"))
         spend.add_row("cost / hour", Text(f"${rate:,.2f}/h", style="bold")
                       + Text("  over the last 10 min", style="dim"))
         spend.add_row("tokens", tokens_text(state.total_tokens()))
@@ -704,7 +707,7 @@ class MetersView(FleetView):
         lists = Table.grid(padding=(0, 4))
         lists.add_row(
             top("busiest (tokens)", state.busiest(5), lambda a: tokens_text(a.usage.total)),
-            top("most expensive", state.most_expensive(5), lambda a: cost_text(a.cost_usd)),
+            top("most expensive", state.most_expensive(5), lambda a: cost_text(a.cost_usd, a.runtime)),
         )
         body = Group(
             Text(f"agents ({len(state.agents)})", style="bold underline"),
@@ -714,7 +717,7 @@ class MetersView(FleetView):
             Text(""),
             lists,
         )
-        key = repr((counts, round(total, 4), unpriced, round(rate, 2), state.total_tokens(),
+        key = repr((counts, round(total, 4), unpriced, unknown, round(rate, 2), state.total_tokens(),
                     tasks, len(state.messages), state.unread_count(),
                     [a.id for a in state.busiest(5)], [a.id for a in state.most_expensive(5)]))
         if key != self._last or full:
