@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("fleetview.engine")
 
 FLUSH_INTERVAL = 0.1
-"""Seconds between flushes of coalesced runtime changes (output, usage, status)."""
+"""Seconds between flushes of coalesced runtime output and status changes."""
+DETAIL_INTERVAL = 0.5
+"""Seconds between flushes of an agent's or run's other changes (usage, detail)."""
 
 
 def _dump(model: Any) -> str:
@@ -93,6 +96,8 @@ class Engine(BoardMixin, MailMixin):
         self._gates: dict[int, Gate] = {}
         self._gate_waiters: dict[int, asyncio.Future[str]] = {}
         self._dirty_agents: set[str] = set()
+        self._urgent_agents: set[str] = set()
+        self._last_detail_flush = 0.0
         self._dirty_output: set[str] = set()
         self._dirty_runs: set[int] = set()
         self._next_id: dict[str, int] = {}
@@ -195,7 +200,7 @@ class Engine(BoardMixin, MailMixin):
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        await self._flush()
+        await self._flush(everything=True)
         await self.store.close()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -300,9 +305,9 @@ class Engine(BoardMixin, MailMixin):
             except Exception:
                 log.exception("flush failed")
 
-    async def _flush(self) -> None:
+    async def _flush(self, everything: bool = False) -> None:
         """Write the coalesced changes runtimes reported since the last tick."""
-        statements, events = self._collect()
+        statements, events = self._collect(everything)
         if statements or events:
             await self._commit(statements, events)
 
@@ -312,7 +317,7 @@ class Engine(BoardMixin, MailMixin):
         future = self.store.submit(all_rows, after_commit=lambda: self.events.publish(events))
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    def _collect(self) -> tuple[list[Statement], list[Event]]:
+    def _collect(self, everything: bool = False) -> tuple[list[Statement], list[Event]]:
         """Rows and events for what runtimes reported since the last collection."""
         statements: list[Statement] = []
         events: list[Event] = []
@@ -326,14 +331,22 @@ class Engine(BoardMixin, MailMixin):
                 events.append(
                     self.events.make("agent.output", agent_id, {"text": text, "stream": stream})
                 )
-        runs, self._dirty_runs = self._dirty_runs, set()
+        now = time.monotonic()
+        if everything or now - self._last_detail_flush >= DETAIL_INTERVAL:
+            self._last_detail_flush = now
+            runs, self._dirty_runs = self._dirty_runs, set()
+            agents, self._dirty_agents = self._dirty_agents, set()
+        else:  # status changes go out every tick; usage and detail ticks wait
+            runs = set()
+            agents = self._urgent_agents & self._dirty_agents
+            self._dirty_agents -= agents
+        self._urgent_agents.clear()
         for run_id in runs:
             run = self._runs.get(run_id)
             if run is not None:
                 rows, evs = self._changed("run.updated", run)
                 statements += rows
                 events += evs
-        agents, self._dirty_agents = self._dirty_agents, set()
         for agent_id in agents:
             agent = self._agents.get(agent_id)
             if agent is not None:
@@ -727,7 +740,7 @@ class Engine(BoardMixin, MailMixin):
             result.file = str(await asyncio.to_thread(self._write_result_file, result))
             run.result_id = result.id
         # no await from here to the commit: events must be committed in seq order
-        pending, pending_events = self._collect()  # the run's output and usage land first
+        pending, pending_events = self._collect(everything=True)  # output and usage first
         self._finish_run(run, status, outcome.error)
         statements, events = self._changed("run.updated", run)
         statements, events = pending + statements, pending_events + events

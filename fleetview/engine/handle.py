@@ -79,6 +79,8 @@ class EngineHandle:
         self, status: AgentStatus, source: StatusSource = "event", detail: str | None = None
     ) -> None:
         agent = self.agent
+        if agent.status != status or agent.status_source != source:
+            self._engine._urgent_agents.add(self.agent_id)
         agent.status = status
         agent.status_source = source
         agent.status_at = utcnow()
