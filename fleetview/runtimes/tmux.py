@@ -7,9 +7,14 @@
   environment carries FLEETVIEW_AGENT_ID/NAME/HOME/API_URL plus
   `config["env"]`.
 - Watching: ONE control-mode client (tmux_control.py) and one watcher task.
-  Each tick (0.3 s) sends one `list-panes -a` through it; only panes with
-  recent activity (or unsettled status) are captured, also through it. No
-  tmux process is spawned per agent per poll.
+  Each tick (0.3 s) sends one `list-panes -a` through it with cheap fields
+  (cursor, scrollback size, title, dead); the full listing (pid, size,
+  foreground command) only every 2 s, or every tick while a shell agent
+  runs. A pane is captured (25 lines around the cursor, through the same
+  client) only when its cursor, scrollback or title moved -- a spinner
+  redrawn in place is not news -- and otherwise every 2 s while
+  starting/working/waiting, every 6 s when idle. No tmux process is spawned
+  per agent per poll.
 - Input: the prompt is written to a 0600 file, `load-buffer` + `paste-buffer
   -p -r -d` (bracketed paste, LF kept), a short pause, then `Enter`.
 - A run completes when the agent is back at `idle` after the paste (having
@@ -67,7 +72,13 @@ from fleetview.runtimes.tmux_server import (
     tmux_socket,
 )
 from fleetview.runtimes.tmux_supervisor import SupervisorMixin
-from fleetview.runtimes.tmux_watch import PANE_FORMAT, AgentWatch, PaneInfo, parse_pane
+from fleetview.runtimes.tmux_watch import (
+    FAST_FORMAT,
+    PANE_FORMAT,
+    AgentWatch,
+    PaneInfo,
+    parse_pane,
+)
 
 if TYPE_CHECKING:
     from fleetview.runtimes.base import AgentHandle, RunInput
@@ -75,6 +86,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK = 0.3
+FULL_EVERY = 2.0
+"""Seconds between full listings (pid, size, foreground command); other ticks list cheap fields."""
+RECAPTURE_BUSY = 2.0
+"""A starting/working/waiting pane whose cursor has not moved is still captured this often."""
+RECAPTURE_IDLE = 6.0
 HOOK_TRUST = 15.0
 """Seconds a hook-reported status outranks the screen."""
 CLAIM_GRACE = 30.0
@@ -98,6 +114,7 @@ class TmuxRuntime(SupervisorMixin):
         self._setup_lock = asyncio.Lock()
         self._first_start: float | None = None
         self._reconciled = False
+        self._full_at = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- server and client ---------------------------------------------------
@@ -130,9 +147,9 @@ class TmuxRuntime(SupervisorMixin):
             line += " " + raw
         return await self.client.command(line)
 
-    async def _sessions(self) -> dict[str, PaneInfo]:
+    async def _sessions(self, full: bool = True) -> dict[str, PaneInfo]:
         """Every pane on the server by session name (one command)."""
-        out = await self._cmd("list-panes", "-a", "-F", PANE_FORMAT)
+        out = await self._cmd("list-panes", "-a", "-F", PANE_FORMAT if full else FAST_FORMAT)
         panes: dict[str, PaneInfo] = {}
         for row in out:
             pane = parse_pane(row)
@@ -473,9 +490,12 @@ class TmuxRuntime(SupervisorMixin):
     async def _tick(self) -> None:
         if not self._watches and self._first_start is None:
             return
-        panes = await self._sessions()
         now = time.monotonic()
-        wall = int(time.time())
+        shells = any(w.kind == "shell" and not w.stopped for w in self._watches.values())
+        full = shells or now - self._full_at >= FULL_EVERY or self._first_start is None
+        panes = await self._sessions(full)
+        if full:
+            self._full_at = now
         for agent_id, watch in list(self._watches.items()):
             if watch.stopped or watch.restarting or watch.gave_up:
                 continue
@@ -487,17 +507,25 @@ class TmuxRuntime(SupervisorMixin):
                 continue
             if pane.pane_id != watch.pane_id:
                 watch.pane_id = pane.pane_id
-            if pane.pid != watch.pid:
+            moved = pane.signature != watch.signature
+            if pane.full:
+                moved = moved or pane.command != watch.command
                 watch.pid = pane.pid
-            watch.height = pane.height
+                watch.height = pane.height
+                watch.command = pane.command
+            else:
+                pane.pid, pane.height, pane.command = watch.pid, watch.height, watch.command
             watch.cursor_y = pane.cursor_y
-            recent = pane.activity >= wall - 2
+            watch.signature = pane.signature
+            # only panes that moved are captured: a spinner redrawn in place is not
+            # news; the periodic recapture catches CLIs that change state in place
+            since = now - watch.captured_at
             due = (
-                recent
+                moved
                 or watch.captured_at == 0.0
                 or watch.status in ("starting", "working", "waiting")
-                and now - watch.captured_at > 1.0
-                or now - watch.captured_at > 5.0
+                and since > RECAPTURE_BUSY
+                or since > RECAPTURE_IDLE
             )
             if due:
                 await self._capture(watch)

@@ -13,36 +13,61 @@ from fleetview.runtimes.tmux_clis import TranscriptTail
 if TYPE_CHECKING:
     from fleetview.runtimes.base import AgentHandle
 
+FAST_FORMAT = "\t".join(  # noqa: FLY002 - one field per line
+    [
+        "#{pane_id}",
+        "#{session_name}",
+        "#{pane_dead}",
+        "#{pane_dead_status}",
+        "#{cursor_x}",
+        "#{cursor_y}",
+        "#{history_size}",
+        "#{pane_title}",  # last: it may contain anything
+    ]
+)
+"""Every tick: cheap fields only. A pane whose cursor, scrollback or title moved is captured."""
+
 PANE_FORMAT = "\t".join(  # noqa: FLY002 - one field per line
     [
         "#{pane_id}",
         "#{session_name}",
         "#{pane_dead}",
         "#{pane_dead_status}",
-        "#{window_activity}",
+        "#{cursor_x}",
         "#{cursor_y}",
+        "#{history_size}",
+        "#{window_activity}",
         "#{pane_height}",
         "#{pane_pid}",
-        "#{pane_current_command}",
+        "#{pane_current_command}",  # costs the server a /proc read per pane
         "#{pane_title}",
     ]
 )
+"""Every few seconds (and for shells every tick): everything."""
 
 
 @dataclass
 class PaneInfo:
-    """One row of the watcher's `list-panes -a` (see PANE_FORMAT)."""
+    """One row of the watcher's `list-panes -a` (FAST_FORMAT or PANE_FORMAT)."""
 
     pane_id: str
     session: str
     dead: bool
     dead_status: str
-    activity: int
+    cursor_x: int
     cursor_y: int
-    height: int
-    pid: int
-    command: str
+    history: int
     title: str
+    full: bool = False
+    activity: int = 0
+    height: int = 0
+    pid: int = 0
+    command: str = ""
+
+    @property
+    def signature(self) -> tuple[int, int, int, str]:
+        """What moves when a CLI prints something other than a redraw in place."""
+        return (self.cursor_x, self.cursor_y, self.history, self.title)
 
 
 @dataclass
@@ -81,14 +106,34 @@ class AgentWatch:
     """Screen line of lines[0]: only SCREEN_TAIL lines around the cursor are captured."""
     height: int = 50
     cursor_y: int = 0
+    signature: tuple[int, int, int, str] | None = None
+    command: str = ""
+    """The pane's foreground command, from the last full listing."""
 
 
 def parse_pane(row: str) -> PaneInfo | None:
-    """A PANE_FORMAT row, or None if it does not parse."""
-    parts = row.split("\t", 9)
-    if len(parts) < 10:
-        return None
+    """A FAST_FORMAT or PANE_FORMAT row, or None if it does not parse."""
+    parts = row.split("\t", 11)
     try:
+        if len(parts) >= 12:
+            return PaneInfo(
+                parts[0],
+                parts[1],
+                parts[2] == "1",
+                parts[3],
+                int(parts[4] or 0),
+                int(parts[5] or 0),
+                int(parts[6] or 0),
+                parts[11],
+                full=True,
+                activity=int(parts[7] or 0),
+                height=int(parts[8] or 0),
+                pid=int(parts[9] or 0),
+                command=parts[10],
+            )
+        parts = row.split("\t", 7)
+        if len(parts) < 8:
+            return None
         return PaneInfo(
             parts[0],
             parts[1],
@@ -97,9 +142,7 @@ def parse_pane(row: str) -> PaneInfo | None:
             int(parts[4] or 0),
             int(parts[5] or 0),
             int(parts[6] or 0),
-            int(parts[7] or 0),
-            parts[8],
-            parts[9],
+            parts[7],
         )
     except ValueError:
         return None
