@@ -7,7 +7,10 @@
   0.1 s for --work seconds (or `sleep N` in the input); Escape interrupts;
 - an input containing "write" asks `Do you want to proceed?` with a numbered
   choice list and waits for `1`/Enter (yes) or `2`/Escape (no);
-- "crash" exits with status 3, "exit" with 0; --title sets OSC titles.
+- "crash" exits with status 3, "exit" with 0; --title sets OSC titles;
+- --rollout: like Codex, writes $CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl
+  (session_meta with the cwd, turn_context, and token_count events after
+  each input: cumulative totals, repeated once, plus a rate-limits-only one).
 """
 
 from __future__ import annotations
@@ -42,6 +45,66 @@ def state(name: str) -> None:
 def title(args: argparse.Namespace, text: str) -> None:
     if args.title:
         os.write(1, f"\x1b]0;{text}\x07".encode())
+
+
+class Rollout:
+    """A Codex-like session rollout file."""
+
+    def __init__(self) -> None:
+        home = os.environ.get("CODEX_HOME") or os.path.expanduser("~/.codex")
+        now = time.gmtime()
+        day = os.path.join(home, "sessions", time.strftime("%Y/%m/%d", now))
+        os.makedirs(day, exist_ok=True)
+        sid = f"0199aaaa-bbbb-7ccc-8ddd-{os.getpid():012d}"
+        self.path = os.path.join(
+            day, f"rollout-{time.strftime('%Y-%m-%dT%H-%M-%S', now)}-{sid}.jsonl"
+        )
+        self.turns = 0
+        self.write(
+            "session_meta",
+            {
+                "id": sid,
+                "cwd": os.getcwd(),
+                "cli_version": "0.50.0",
+                "originator": "codex_cli_rs",
+                "instructions": None,
+            },
+        )
+        self.write(
+            "turn_context",
+            {
+                "cwd": os.getcwd(),
+                "approval_policy": "on-request",
+                "model": "gpt-5-codex",
+                "summary": "auto",
+            },
+        )
+
+    def write(self, kind: str, payload: dict) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps({"timestamp": stamp, "type": kind, "payload": payload}) + "\n")
+
+    def turn(self) -> None:
+        self.turns += 1
+        n = self.turns
+        last = {
+            "input_tokens": 1000,
+            "cached_input_tokens": 400,
+            "output_tokens": 50,
+            "reasoning_output_tokens": 20,
+            "total_tokens": 1050,
+        }
+        total = {k: v * n for k, v in last.items()}
+        info = {
+            "total_token_usage": total,
+            "last_token_usage": last,
+            "model_context_window": 272000,
+        }
+        limits = {"primary": {"used_percent": 7.0, "window_minutes": 300}}
+        self.write("event_msg", {"type": "token_count", "info": None, "rate_limits": limits})
+        self.write("event_msg", {"type": "token_count", "info": info, "rate_limits": limits})
+        self.write("event_msg", {"type": "token_count", "info": info, "rate_limits": limits})
 
 
 def read_key(timeout: float | None) -> bytes:
@@ -93,7 +156,10 @@ def main() -> int:
     parser.add_argument("--exit-after", type=float, default=None, help="exit 3 after N s")
     parser.add_argument("--events", default=None, help="append (time, state) lines here")
     parser.add_argument("--settings", default=None, help="accepted like claude's (logged)")
+    parser.add_argument("-c", dest="config", action="append", default=[], help="like codex's")
+    parser.add_argument("--rollout", action="store_true", help="write a Codex-like rollout")
     args = parser.parse_args()
+    rollout = Rollout() if args.rollout else None
     global EVENTS
     EVENTS = args.events
     started = time.monotonic()
@@ -106,7 +172,10 @@ def main() -> int:
         if args.log:
             with open(args.log, "a") as fh:
                 env = {k: v for k, v in os.environ.items() if k.startswith("FLEETVIEW_")}
-                fh.write(json.dumps({"env": env, "settings": args.settings}) + "\n")
+                fh.write(
+                    json.dumps({"env": env, "settings": args.settings, "config": args.config})
+                    + "\n"
+                )
         while True:
             title(args, "fake idle")
             out("\x1b[?2004h> ")
@@ -165,6 +234,8 @@ def main() -> int:
                     out("Wrote notes.txt\n")
                 else:
                     out("Cancelled.\n")
+            if rollout is not None:
+                rollout.turn()
             out(f"● done: {first[:60]} ({len(text)} chars, {text.count(chr(10)) + 1} lines)\n")
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)

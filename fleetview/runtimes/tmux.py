@@ -53,9 +53,12 @@ from typing import TYPE_CHECKING, Any
 from fleetview.errors import Invalid, RuntimeFailure
 from fleetview.runtimes.base import RunOutcome
 from fleetview.runtimes.tmux_clis import (
+    CodexRolloutTail,
     TranscriptTail,
     aider_session_cost,
     cli_kind,
+    codex_home,
+    find_codex_rollout,
     parse_statusline,
     prepare_argv,
     session_file_status,
@@ -195,6 +198,7 @@ class TmuxRuntime(SupervisorMixin):
                 self._note_restart(watch, "respawned a dead pane found on start")
             else:
                 handle.output("[fleetview] re-adopted the live tmux session\n", "status")
+                watch.seed_rollout = watch.rollout is None
             watch.status = "starting"
         else:
             await self._create_session(watch)
@@ -245,6 +249,9 @@ class TmuxRuntime(SupervisorMixin):
         watch.dead = False
         watch.screen_hash = ""
         watch.changed_at = time.monotonic()
+        watch.started_wall = time.time() - 1.0
+        watch.rollout = None
+        watch.seed_rollout = False
 
     async def stop(self, handle: AgentHandle) -> None:
         watch = self._watches.get(handle.agent.id)
@@ -449,6 +456,8 @@ class TmuxRuntime(SupervisorMixin):
             for usage, model, prompt_tokens in watch.transcript.read():
                 handle.add_usage(usage, model)
                 handle.set_context(prompt_tokens)
+        if event == "codex-notify":
+            self._codex_usage(watch, time.monotonic(), force=True)
         status, detail = status_for_hook(event, data)
         watch.hook_at = time.monotonic()
         self._unstall(watch)
@@ -530,6 +539,8 @@ class TmuxRuntime(SupervisorMixin):
             if due:
                 await self._capture(watch)
                 self._judge(watch, pane, now)
+            if watch.kind == "codex":
+                self._codex_usage(watch, now)
             self._check_stall(watch, now)
         if (
             not self._reconciled
@@ -542,6 +553,45 @@ class TmuxRuntime(SupervisorMixin):
                 if name.startswith(SESSION_PREFIX) and name not in claimed:
                     with contextlib.suppress(TmuxCommandError):
                         await self._cmd("kill-session", "-t", f"={name}")
+
+    def _codex_usage(self, watch: AgentWatch, now: float, force: bool = False) -> None:
+        """Tokens, cost and context from the agent's Codex rollout JSONL.
+
+        The file is the newest `$CODEX_HOME/sessions/*/*/*/rollout-*.jsonl`
+        written since the agent started whose session_meta cwd is the agent's
+        cwd and that no other agent has claimed; looked for every 2 s until
+        found, then every 15 s for a newer one (a new session in the same CLI)."""
+        if not force and now - watch.rollout_checked < 2.0:
+            return
+        watch.rollout_checked = now
+        agent = watch.handle.agent
+        if watch.rollout is None or now - watch.rollout_found > 15.0:
+            watch.rollout_found = now
+            env = agent.config.get("env") or {}
+            claimed = {
+                str(w.rollout.path)
+                for w in self._watches.values()
+                if w is not watch and w.rollout is not None
+            }
+            path = find_codex_rollout(
+                codex_home(env if isinstance(env, dict) else {}),
+                agent.cwd or str(Path.home()),
+                watch.started_wall,
+                claimed,
+            )
+            if path is not None and (watch.rollout is None or watch.rollout.path != path):
+                watch.rollout = CodexRolloutTail(path)
+                if watch.seed_rollout:
+                    watch.rollout.read()  # counted before the daemon restarted
+                    watch.seed_rollout = False
+        if watch.rollout is None:
+            return
+        found = watch.rollout.read()
+        handle = watch.handle
+        if found.usage is not None:
+            handle.add_usage(found.usage, found.model)
+        if found.context_tokens is not None:
+            handle.set_context(found.context_tokens, found.context_window)
 
     async def _capture(self, watch: AgentWatch) -> None:
         if watch.pane_id is None:

@@ -1,4 +1,4 @@
-"""What fleetview knows about specific agent CLIs: Claude Code, Codex, Aider.
+"""What fleetview knows about specific agent CLIs: Claude Code, Codex, Gemini, Aider.
 
 Claude Code gets its own settings file (`claude --settings FILE`; the user's
 ~/.claude files are never edited) whose hooks and statusLine run
@@ -228,3 +228,154 @@ class TranscriptTail:
             )
             found.append((usage, message.get("model"), usage.prompt_tokens))
         return found
+
+
+# -- Codex: session rollout JSONL ------------------------------------------------------
+
+
+def codex_home(env: dict[str, str] | None = None) -> Path:
+    """$CODEX_HOME (the agent's env first, then ours), else ~/.codex of the agent's HOME."""
+    env = env or {}
+    value = env.get("CODEX_HOME") or os.environ.get("CODEX_HOME")
+    if value:
+        return Path(value).expanduser()
+    return Path(env.get("HOME") or Path.home()) / ".codex"
+
+
+def _rollout_meta(path: Path) -> dict[str, Any] | None:
+    """The session_meta payload of a rollout file (its first line), if complete."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(1 << 20)
+    except OSError:
+        return None
+    if not first.endswith(b"\n"):
+        return None
+    try:
+        entry = json.loads(first)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or entry.get("type") != "session_meta":
+        return None
+    payload = entry.get("payload")
+    return payload if isinstance(payload, dict) else None
+
+
+def find_codex_rollout(
+    home: Path, cwd: str, since: float, exclude: set[str] | frozenset[str] = frozenset()
+) -> Path | None:
+    """The newest `sessions/YYYY/MM/DD/rollout-*.jsonl` modified at or after `since`
+    (wall time) whose session_meta cwd is `cwd`; paths in `exclude` (claimed by
+    other agents) are skipped. Only the two newest day directories are looked at."""
+    sessions = home / "sessions"
+    try:
+        days = sorted(sessions.glob("[0-9]*/[0-9]*/[0-9]*"))[-2:]
+    except OSError:
+        return None
+    want = os.path.realpath(cwd)
+    best: tuple[float, Path] | None = None
+    for day in days:
+        for path in day.glob("rollout-*.jsonl"):
+            if str(path) in exclude:
+                continue
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                continue
+            if mtime < since or (best is not None and mtime <= best[0]):
+                continue
+            meta = _rollout_meta(path)
+            if meta is None or os.path.realpath(str(meta.get("cwd") or "")) != want:
+                continue
+            best = (mtime, path)
+    return best[1] if best else None
+
+
+@dataclass
+class CodexUsage:
+    """What one batch of new rollout lines says: tokens since the last batch, context."""
+
+    usage: Usage | None = None
+    model: str | None = None
+    context_tokens: int | None = None
+    context_window: int | None = None
+
+
+def _codex_usage(data: dict[str, Any]) -> Usage:
+    """OpenAI counts cached input inside input_tokens; ours are disjoint.
+    output_tokens already includes the reasoning tokens."""
+    inp = int(data.get("input_tokens") or 0)
+    cached = min(int(data.get("cached_input_tokens") or 0), inp)
+    return Usage(
+        input_tokens=inp - cached,
+        cache_read_tokens=cached,
+        output_tokens=int(data.get("output_tokens") or 0),
+    )
+
+
+@dataclass
+class CodexRolloutTail:
+    """Reads a Codex rollout JSONL incrementally (by offset; a partial last line waits).
+
+    Usage is taken from the cumulative `total_token_usage` of `token_count`
+    events, as the difference from the last one seen: Codex repeats
+    token_count events (e.g. for rate-limit updates), so summing
+    `last_token_usage` would count a turn twice."""
+
+    path: Path
+    offset: int = 0
+    total: Usage = field(default_factory=Usage)
+    model: str | None = None
+
+    def read(self) -> CodexUsage:
+        out = CodexUsage()
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except OSError:
+            return out
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return out
+        self.offset += end + 1
+        for raw in chunk[: end + 1].splitlines():
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict) or not isinstance(entry.get("payload"), dict):
+                continue
+            payload = entry["payload"]
+            if entry.get("type") == "turn_context" and payload.get("model"):
+                self.model = str(payload["model"])
+                continue
+            if entry.get("type") != "event_msg" or payload.get("type") != "token_count":
+                continue
+            info = payload.get("info")
+            if not isinstance(info, dict):
+                continue  # rate limits only
+            total = info.get("total_token_usage")
+            if isinstance(total, dict):
+                now = _codex_usage(total)
+                fields = ("input_tokens", "output_tokens", "cache_read_tokens")
+                if any(getattr(now, f) < getattr(self.total, f) for f in fields):
+                    delta = now  # a new conversation in the same file: start over
+                else:
+                    delta = Usage(**{f: getattr(now, f) - getattr(self.total, f) for f in fields})
+                self.total = now
+                if delta.total:
+                    out.usage = delta if out.usage is None else out.usage + delta
+            last = info.get("last_token_usage")
+            if isinstance(last, dict):
+                tokens = last.get("total_tokens")
+                if not isinstance(tokens, int):
+                    tokens = int(last.get("input_tokens") or 0) + int(
+                        last.get("output_tokens") or 0
+                    )
+                out.context_tokens = tokens
+            window = info.get("model_context_window")
+            if isinstance(window, int) and window > 0:
+                out.context_window = window
+        out.model = self.model
+        return out

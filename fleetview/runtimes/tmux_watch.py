@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fleetview.runtimes.tmux_clis import TranscriptTail
+from fleetview.runtimes.tmux_clis import CodexRolloutTail, TranscriptTail
 
 if TYPE_CHECKING:
     from fleetview.runtimes.base import AgentHandle
@@ -109,6 +109,13 @@ class AgentWatch:
     signature: tuple[int, int, int, str] | None = None
     command: str = ""
     """The pane's foreground command, from the last full listing."""
+    started_wall: float = 0.0
+    """time.time() when fleetview started the CLI (0: re-adopted, start unknown)."""
+    rollout: CodexRolloutTail | None = None
+    rollout_checked: float = 0.0
+    rollout_found: float = 0.0
+    seed_rollout: bool = False
+    """Re-adopted: usage already in the rollout file was counted before; skip it."""
 
 
 def parse_pane(row: str) -> PaneInfo | None:
