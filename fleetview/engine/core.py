@@ -317,11 +317,20 @@ class Engine(BoardMixin, MailMixin):
         future = self.store.submit(all_rows, after_commit=lambda: self.events.publish(events))
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    def _collect(self, everything: bool = False) -> tuple[list[Statement], list[Event]]:
-        """Rows and events for what runtimes reported since the last collection."""
+    def _collect(
+        self, everything: bool = False, only: str | None = None
+    ) -> tuple[list[Statement], list[Event]]:
+        """Rows and events for what runtimes reported since the last collection.
+
+        With `only`, just that agent's output and its run (a run's end carries them).
+        """
         statements: list[Statement] = []
         events: list[Event] = []
-        outputs, self._dirty_output = self._dirty_output, set()
+        if only is None:
+            outputs, self._dirty_output = self._dirty_output, set()
+        else:
+            outputs = {only} & self._dirty_output
+            self._dirty_output -= outputs
         for agent_id in outputs:
             handle = self._handles.get(agent_id)
             if handle is None or agent_id not in self._agents:
@@ -332,15 +341,21 @@ class Engine(BoardMixin, MailMixin):
                     self.events.make("agent.output", agent_id, {"text": text, "stream": stream})
                 )
         now = time.monotonic()
-        if everything or now - self._last_detail_flush >= DETAIL_INTERVAL:
+        if only is not None:
+            run = self._current_run(only)
+            runs = {run.id} & self._dirty_runs if run is not None else set()
+            self._dirty_runs -= runs
+            agents: set[str] = set()  # the caller writes the agent itself
+        elif everything or now - self._last_detail_flush >= DETAIL_INTERVAL:
             self._last_detail_flush = now
             runs, self._dirty_runs = self._dirty_runs, set()
             agents, self._dirty_agents = self._dirty_agents, set()
+            self._urgent_agents.clear()
         else:  # status changes go out every tick; usage and detail ticks wait
             runs = set()
             agents = self._urgent_agents & self._dirty_agents
             self._dirty_agents -= agents
-        self._urgent_agents.clear()
+            self._urgent_agents.clear()
         for run_id in runs:
             run = self._runs.get(run_id)
             if run is not None:
@@ -740,7 +755,7 @@ class Engine(BoardMixin, MailMixin):
             result.file = str(await asyncio.to_thread(self._write_result_file, result))
             run.result_id = result.id
         # no await from here to the commit: events must be committed in seq order
-        pending, pending_events = self._collect(everything=True)  # output and usage first
+        pending, pending_events = self._collect(only=agent_id)  # its output and usage first
         self._finish_run(run, status, outcome.error)
         statements, events = self._changed("run.updated", run)
         statements, events = pending + statements, pending_events + events
