@@ -171,7 +171,11 @@ def main() -> int:
         out("fake agent ready\n")
         if args.log:
             with open(args.log, "a") as fh:
-                env = {k: v for k, v in os.environ.items() if k.startswith("FLEETVIEW_")}
+                env = {
+                    k: v
+                    for k, v in os.environ.items()
+                    if k.startswith(("FLEETVIEW_", "GEMINI_CLI_", "CODEX_"))
+                }
                 fh.write(
                     json.dumps({"env": env, "settings": args.settings, "config": args.config})
                     + "\n"

@@ -10,13 +10,24 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from fleetview.engine.core import Engine
 from fleetview.models import AgentSpec, RunRequest
-from fleetview.runtimes.tmux_clis import CodexRolloutTail, codex_home, find_codex_rollout
+from fleetview.runtimes.tmux_clis import (
+    GEMINI_HOOK_EVENTS,
+    GEMINI_SETTINGS_ENV,
+    CodexRolloutTail,
+    cli_kind,
+    codex_home,
+    find_codex_rollout,
+    gemini_env,
+    gemini_settings,
+    status_for_hook,
+)
 from tests.test_tmux_runtime import FAKE_CLI, fleet, inputs, until  # noqa: F401  (fixture)
 
 LIMITS = {
@@ -183,3 +194,118 @@ async def test_codex_usage_from_its_rollout(fleet: Engine, tmp_path: Path) -> No
     agent = fleet.get_agent("cx")
     assert agent.usage.input_tokens == 1200 and agent.usage.cache_read_tokens == 800
     assert agent.context_tokens == 1050 and agent.context_window == 272000
+
+
+def test_gemini_settings_keep_the_replaced_system_settings(tmp_path: Path) -> None:
+    system = tmp_path / "system.json"
+    user_hook = {"matcher": "*", "hooks": [{"type": "command", "command": "audit.sh"}]}
+    system.write_text(
+        json.dumps(
+            {
+                "security": {"auth": {"selectedType": "oauth-personal"}},
+                "hooksConfig": {"notifications": False},
+                "hooks": {"BeforeTool": [user_hook]},
+            }
+        )
+    )
+    target = tmp_path / "agent" / "gemini-settings.json"
+    target.parent.mkdir()
+    env = gemini_env(target, {GEMINI_SETTINGS_ENV: str(system)})
+    assert env == {GEMINI_SETTINGS_ENV: str(target)}
+    assert target.stat().st_mode & 0o777 == 0o600
+    settings = json.loads(target.read_text())
+    assert settings["security"] == {"auth": {"selectedType": "oauth-personal"}}
+    assert settings["hooksConfig"] == {"notifications": False, "enabled": True}
+    assert set(settings["hooks"]) == set(GEMINI_HOOK_EVENTS)
+    before = settings["hooks"]["BeforeTool"]
+    assert before[0] == user_hook  # the admin's hook stays, ours comes after
+    ours = before[1]["hooks"][0]
+    assert ours["type"] == "command" and ours["timeout"] == 5000  # milliseconds for Gemini
+    argv = shlex.split(ours["command"])
+    assert argv[-3:] == ["-m", "fleetview.runtimes.tmux_hook", "gemini:BeforeTool"]
+    assert json.loads(system.read_text())["hooks"]["BeforeTool"] == [user_hook]  # untouched
+    # no system settings to keep: ours alone
+    fresh = gemini_settings(None)
+    assert fresh["hooksConfig"] == {"enabled": True}
+    assert all(len(groups) == 1 for groups in fresh["hooks"].values())
+
+
+def test_gemini_hook_status_mapping() -> None:
+    assert status_for_hook("gemini:BeforeAgent", {"prompt": "go"})[0] == "working"
+    assert status_for_hook("gemini:BeforeTool", {"tool_name": "write_file"}) == (
+        "working",
+        "tool: write_file",
+    )
+    assert status_for_hook("gemini:AfterTool", {"tool_name": "write_file"})[0] == "working"
+    waiting = status_for_hook(
+        "gemini:Notification",
+        {
+            "notification_type": "ToolPermission",
+            "message": "Tool write_file requires editing",
+            "details": {"tool_name": "write_file", "file_path": "/w/a.txt"},
+        },
+    )
+    assert waiting == ("waiting", "Tool write_file requires editing")
+    assert status_for_hook("gemini:AfterAgent", {"prompt_response": "Done."}) == ("idle", "Done.")
+    assert status_for_hook("gemini:SessionEnd", {"reason": "exit"})[0] is None
+    assert cli_kind(["/usr/local/bin/gemini", "--yolo"]) == "gemini"
+
+
+def test_gemini_hook_program_prints_json_only(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETVIEW_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "fleetview.runtimes.tmux_hook", "gemini:AfterAgent"],
+        input='{"hook_event_name": "AfterAgent", "prompt_response": "ok"}',
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert json.loads(done.stdout) == {}
+
+
+def fake_gemini(tmp_path: Path, log: Path) -> str:
+    exe = tmp_path / "bin" / "gemini"
+    exe.parent.mkdir(exist_ok=True)
+    exe.write_text(
+        f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_CLI))} "
+        f'--log {shlex.quote(str(log))} --work 5 "$@"\n'
+    )
+    exe.chmod(0o755)
+    return shlex.quote(str(exe))
+
+
+async def test_gemini_agent_gets_settings_and_hooks_drive_status(
+    fleet: Engine,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "fake.log"
+    await fleet.create_agent(
+        AgentSpec(name="gm", runtime="tmux", command=fake_gemini(tmp_path, log), cwd=str(tmp_path))
+    )
+    await until(lambda: log.exists() and log.read_text().endswith("\n"), 5, "fake gemini up")
+    path = Path(json.loads(log.read_text().splitlines()[0])["env"][GEMINI_SETTINGS_ENV])
+    assert path.is_relative_to(fleet.paths.runtimes)
+    assert set(json.loads(path.read_text())["hooks"]) == set(GEMINI_HOOK_EVENTS)
+    await until(lambda: fleet.get_agent("gm").status == "idle", 5, "idle")
+    run = await fleet.send("gm", RunRequest(prompt="go"))
+    await until(lambda: inputs(log) == ["go"], 3, "prompt delivered")
+    await fleet.hook("gm", {"event": "gemini:BeforeAgent", "data": {"prompt": "go"}})
+    assert (fleet.get_agent("gm").status, fleet.get_agent("gm").status_source) == (
+        "working",
+        "hook",
+    )
+    await fleet.hook(
+        "gm",
+        {
+            "event": "gemini:Notification",
+            "data": {"notification_type": "ToolPermission", "message": "Allow write_file?"},
+        },
+    )
+    assert fleet.get_agent("gm").status == "waiting"
+    await until(lambda: any(m.type == "decision_gate" for m in fleet.list_messages()), 2, "inbox")
+    await fleet.hook("gm", {"event": "gemini:AfterAgent", "data": {"prompt_response": "ok"}})
+    await until(lambda: fleet.get_run(run.id).done, 3, "run done on AfterAgent")
+    assert fleet.get_run(run.id).status == "completed"

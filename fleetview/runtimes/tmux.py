@@ -21,6 +21,11 @@
   shown `working`, or after a short grace for agents too quick to be seen
   busy). `waiting` keeps the run open until a human answers (`agent keys`)
   and the agent goes idle. A pane that dies fails the run.
+- Known CLIs (tmux_clis.py): Claude Code gets `--settings FILE` (hooks +
+  statusLine); Codex gets `-c notify=[...]`, and its tokens/context come
+  from its session rollout JSONL (token_count events); Gemini CLI gets its
+  own system settings file (GEMINI_CLI_SYSTEM_SETTINGS_PATH, the replaced
+  system settings copied in) whose hooks report `gemini:EVENT`.
 - Status, hooks first: hook reports (tmux_hook.py via the engine) and
   Claude's ~/.claude/sessions/<pid>.json win while fresh (15 s; only a
   visible choice list can override them); otherwise the
@@ -59,6 +64,7 @@ from fleetview.runtimes.tmux_clis import (
     cli_kind,
     codex_home,
     find_codex_rollout,
+    gemini_env,
     parse_statusline,
     prepare_argv,
     session_file_status,
@@ -234,6 +240,8 @@ class TmuxRuntime(SupervisorMixin):
                 if not ENV_NAME.match(str(key)):
                     raise Invalid(f"bad environment variable name {key!r}")
                 env[str(key)] = str(value)
+        if watch.kind == "gemini":
+            env.update(gemini_env(self._agent_dir(agent.id) / "gemini-settings.json", env))
         tokens = ["new-session", "-d", "-s", watch.session, "-c", agent.cwd or str(Path.home())]
         for key, value in env.items():
             tokens += ["-e", f"{key}={value}"]

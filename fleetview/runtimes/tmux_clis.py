@@ -34,6 +34,19 @@ CLAUDE_HOOK_EVENTS = (
 )
 
 
+GEMINI_HOOK_EVENTS = (
+    "BeforeAgent",
+    "BeforeTool",
+    "AfterTool",
+    "AfterAgent",
+    "Notification",
+    "SessionEnd",
+)
+"""Gemini CLI (>= 0.26: `hooksConfig.enabled`) hook events fleetview listens to."""
+GEMINI_HOOK_PREFIX = "gemini:"
+GEMINI_SYSTEM_SETTINGS = Path("/etc/gemini-cli/settings.json")
+GEMINI_SETTINGS_ENV = "GEMINI_CLI_SYSTEM_SETTINGS_PATH"
+
 SHELLS = ("bash", "sh", "zsh", "fish", "dash", "ksh")
 
 
@@ -46,6 +59,8 @@ def cli_kind(argv: list[str]) -> str:
         return "claude"
     if base == "codex":
         return "codex"
+    if base == "gemini":
+        return "gemini"
     if base == "aider":
         return "aider"
     if base in SHELLS:
@@ -83,6 +98,61 @@ def claude_settings(event_timeout: int = 5) -> dict[str, Any]:
     }
 
 
+def gemini_settings(base: dict[str, Any] | None = None, timeout_ms: int = 5000) -> dict[str, Any]:
+    """Gemini CLI system settings for one agent: `base` (the system settings it
+    replaces, kept whole) plus one fleetview hook per event, appended to any
+    hooks `base` already has for that event."""
+    settings: dict[str, Any] = json.loads(json.dumps(base)) if isinstance(base, dict) else {}
+    config = settings.get("hooksConfig")
+    settings["hooksConfig"] = {**(config if isinstance(config, dict) else {}), "enabled": True}
+    hooks = settings.get("hooks")
+    hooks = dict(hooks) if isinstance(hooks, dict) else {}
+    for event in GEMINI_HOOK_EVENTS:
+        groups = hooks.get(event)
+        groups = list(groups) if isinstance(groups, list) else []
+        groups.append(
+            {
+                "matcher": "*" if event in ("BeforeTool", "AfterTool") else "",
+                "hooks": [
+                    {
+                        "name": f"fleetview-{event}",
+                        "type": "command",
+                        "command": shlex.join(hook_argv(GEMINI_HOOK_PREFIX + event)),
+                        "timeout": timeout_ms,
+                    }
+                ],
+            }
+        )
+        hooks[event] = groups
+    settings["hooks"] = hooks
+    return settings
+
+
+def gemini_env(settings_file: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Write the agent's Gemini settings; the env var that points Gemini CLI at them.
+
+    GEMINI_CLI_SYSTEM_SETTINGS_PATH replaces the system settings layer (the
+    one that overrides user and project settings), so the settings it
+    replaced -- the path it had, else /etc/gemini-cli/settings.json -- are
+    copied in first. The user's ~/.gemini and the project's .gemini files are
+    never written."""
+    env = env or {}
+    current = Path(env.get(GEMINI_SETTINGS_ENV) or os.environ.get(GEMINI_SETTINGS_ENV) or "")
+    if not str(current) or str(current) == ".":
+        current = GEMINI_SYSTEM_SETTINGS
+    base: dict[str, Any] | None = None
+    if current != settings_file:
+        try:
+            loaded = json.loads(current.read_text())
+            base = loaded if isinstance(loaded, dict) else None
+        except (OSError, ValueError):
+            base = None
+    fd = os.open(settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(gemini_settings(base), fh, indent=2)
+    return {GEMINI_SETTINGS_ENV: str(settings_file)}
+
+
 def prepare_argv(argv: list[str], settings_file: Path) -> list[str]:
     """The command with fleetview's integration flags added for known CLIs."""
     kind = cli_kind(argv)
@@ -117,10 +187,31 @@ def status_for_hook(event: str, data: dict[str, Any]) -> tuple[str | None, str]:
         return "idle", "turn finished"
     if event == "SessionEnd":
         return None, f"session ended: {data.get('reason', '')}"
+    if event.startswith(GEMINI_HOOK_PREFIX):
+        return _gemini_status(event[len(GEMINI_HOOK_PREFIX) :], data)
     if event == "codex-notify":
         if data.get("type") == "agent-turn-complete":
             return "idle", str(data.get("last-assistant-message") or "turn complete")[:200]
         return None, ""
+    return None, ""
+
+
+def _gemini_status(event: str, data: dict[str, Any]) -> tuple[str | None, str]:
+    if event == "BeforeAgent":
+        return "working", "prompt submitted"
+    if event == "BeforeTool":
+        return "working", f"tool: {data.get('tool_name', '?')}"
+    if event == "AfterTool":
+        return "working", f"done: {data.get('tool_name', '?')}"
+    if event == "AfterAgent":
+        return "idle", str(data.get("prompt_response") or "turn finished")[:200]
+    if event == "Notification":
+        msg = str(data.get("message") or "")
+        if data.get("notification_type") == "ToolPermission" or "permission" in msg.lower():
+            return "waiting", msg or "permission needed"
+        return None, msg
+    if event == "SessionEnd":
+        return None, f"session ended: {data.get('reason', '')}"
     return None, ""
 
 

@@ -5,7 +5,8 @@ POSTs `{"event": EVENT, "data": ...}` to
 FLEETVIEW_API_URL/v1/agents/$FLEETVIEW_AGENT_ID/hook with the fleet's token.
 It must never slow or break the CLI: stdlib only, a 1 s timeout, every error
 swallowed, exit status 0. For `statusline` it prints the one line Claude
-Code shows under its prompt.
+Code shows under its prompt; for Gemini CLI's events (`gemini:EVENT`) an
+empty JSON object, the only stdout Gemini accepts.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def main(argv: list[str]) -> int:
         _post(event, data)
     except Exception:  # noqa: BLE001, S110 - an engine that is down must not slow the CLI
         pass
+    if event.startswith("gemini:"):
+        print("{}")  # Gemini CLI parses a hook's stdout as JSON: nothing else may go there
     if event == "statusline":
         name = os.environ.get("FLEETVIEW_AGENT_NAME", "")
         cost = (data.get("cost") or {}).get("total_cost_usd") if isinstance(data, dict) else None
