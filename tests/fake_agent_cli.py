@@ -127,6 +127,9 @@ def work(args: argparse.Namespace, seconds: float) -> bool:
         i += 1
         key = read_key(0.1)
         if key == b"\x1b":
+            if args.log:
+                with open(args.log, "a") as fh:
+                    fh.write(json.dumps({"interrupted": True}) + "\n")
             out("\r\x1b[2KInterrupted by user\n")
             return False
     out("\r\x1b[2K")

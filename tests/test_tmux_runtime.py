@@ -298,3 +298,22 @@ async def test_working_but_silent_is_flagged_stalled(fleet: Engine, tmp_path: Pa
     await fleet.send_keys("quiet", ["C-c"])  # interrupt: back at the prompt, no longer stalled
     await until(lambda: fleet.get_run(run.id).done, 5, "run ends")
     assert not fleet.get_agent("quiet").stalled
+
+
+async def test_cancelled_run_interrupts_the_cli(fleet: Engine, tmp_path: Path) -> None:
+    log = tmp_path / "fake.log"
+    agent = await fleet.create_agent(
+        AgentSpec(name="fk", runtime="tmux", command=fake_command(log, work=30), cwd=str(tmp_path))
+    )
+    await until(lambda: fleet.get_agent("fk").status == "idle", 5, "idle")
+    run = await fleet.send("fk", RunRequest(prompt="think hard"))
+    await until(lambda: fleet.get_agent("fk").status == "working", 3, "working")
+    await asyncio.sleep(0.5)
+    # what stop/delete/restart do first (the engine has no public cancel-a-run call)
+    await fleet._cancel_work(agent.id, "cancelled by the test")
+    await until(lambda: fleet.get_run(run.id).status == "cancelled", 2, "run cancelled")
+    interrupted = lambda: any(
+        json.loads(row).get("interrupted") for row in log.read_text().splitlines() if row
+    )
+    await until(interrupted, 2, "Escape reached the CLI")
+    await until(lambda: fleet.get_agent("fk").status == "idle", 3, "idle again")

@@ -20,7 +20,9 @@
 - A run completes when the agent is back at `idle` after the paste (having
   shown `working`, or after a short grace for agents too quick to be seen
   busy). `waiting` keeps the run open until a human answers (`agent keys`)
-  and the agent goes idle. A pane that dies fails the run.
+  and the agent goes idle. A pane that dies fails the run. A run the engine
+  cancels with a reason (stop, delete, restart) interrupts the CLI: Escape,
+  or C-c for a shell or Aider; an engine shutting down interrupts nothing.
 - Known CLIs (tmux_clis.py): Claude Code gets `--settings FILE` (hooks +
   statusLine); Codex gets `-c notify=[...]`, and its tokens/context come
   from its session rollout JSONL (token_count events); Gemini CLI gets its
@@ -365,26 +367,43 @@ class TmuxRuntime(SupervisorMixin):
         buffer = f"fv-{handle.agent.id}"
         await self._cmd("load-buffer", "-b", buffer, str(path))
         await self._cmd("paste-buffer", "-p", "-r", "-d", "-b", buffer, "-t", pane)
-        await asyncio.sleep(float(config.get("enter_delay", 0.2)))
-        await self._cmd("send-keys", "-t", pane, "Enter")
-        started = time.monotonic()
-        self._set(watch, "working", "event", f"run {job.run.id}: {prompt.strip()[:80]}")
-        grace = float(config.get("idle_grace", 1.5))
-        while True:
-            await self._wait_change(watch, 0.5)
-            if watch.stopped:
-                return RunOutcome(status="failed", error="the agent was stopped")
-            if watch.dead:
-                return RunOutcome(
-                    status="failed", error="the agent's process exited during the run"
-                )
-            now = time.monotonic()
-            if watch.status == "idle" and watch.status_set_at > started:
-                quiet = now - watch.changed_at
-                if watch.busy_at > started or (now - started > grace and quiet > 0.8):
-                    break
+        try:
+            await asyncio.sleep(float(config.get("enter_delay", 0.2)))
+            await self._cmd("send-keys", "-t", pane, "Enter")
+            started = time.monotonic()
+            self._set(watch, "working", "event", f"run {job.run.id}: {prompt.strip()[:80]}")
+            grace = float(config.get("idle_grace", 1.5))
+            while True:
+                await self._wait_change(watch, 0.5)
+                if watch.stopped:
+                    return RunOutcome(status="failed", error="the agent was stopped")
+                if watch.dead:
+                    return RunOutcome(
+                        status="failed", error="the agent's process exited during the run"
+                    )
+                now = time.monotonic()
+                if watch.status == "idle" and watch.status_set_at > started:
+                    quiet = now - watch.changed_at
+                    if watch.busy_at > started or (now - started > grace and quiet > 0.8):
+                        break
+        except asyncio.CancelledError:
+            # the engine cancels a run it gives a reason for (stop, delete, restart);
+            # an engine shutting down gives none, and the agent works on unseen
+            if job.run.error:
+                await self._interrupt(watch)
+            raise
         text = await self._text_since(watch, start_line)
         return RunOutcome(status="completed", text=text, stop_reason="idle")
+
+    async def _interrupt(self, watch: AgentWatch) -> None:
+        """Interrupt what the CLI is doing: Escape for agent CLIs, C-c for shells and Aider."""
+        if watch.pane_id is None or watch.dead or watch.stopped:
+            return
+        key = "C-c" if watch.kind in ("shell", "aider") else "Escape"
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._cmd("send-keys", "-t", watch.pane_id, key), 1.0)
+        watch.handle.output(f"[fleetview] run cancelled: sent {key}\n", "status")
+        watch.captured_at = 0.0
 
     async def _text_since(self, watch: AgentWatch, start_line: int) -> str:
         if watch.pane_id is None:
