@@ -335,6 +335,10 @@ def _setup_logging(paths: FleetPaths) -> None:
 
 def serve(paths: FleetPaths | None = None) -> int:
     """Run the engine in the foreground until SIGTERM/SIGINT or POST /v1/shutdown."""
+    # The store's writer thread takes the GIL back once per row it writes; with the
+    # default 5 ms switch interval a busy event loop makes a large commit crawl
+    # (measured: stream p99 171 -> 85 ms in-process at 5,000 events/s).
+    sys.setswitchinterval(0.001)
     paths = (paths or FleetPaths.from_env()).ensure()
     url = env_api_url()
     port = parse_api_url(url)[1] if url else None

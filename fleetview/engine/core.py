@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,7 +96,7 @@ class Engine(BoardMixin, MailMixin):
         self._gate_waiters: dict[int, asyncio.Future[str]] = {}
         self._dirty_agents: set[str] = set()
         self._urgent_agents: set[str] = set()
-        self._last_detail_flush = 0.0
+        self._tick = 0
         self._dirty_output: set[str] = set()
         self._dirty_runs: set[int] = set()
         self._next_id: dict[str, int] = {}
@@ -217,34 +216,34 @@ class Engine(BoardMixin, MailMixin):
         return value
 
     @staticmethod
-    def _agent_row(agent: Agent) -> Statement:
+    def _agent_row(agent: Agent, raw: str | None = None) -> Statement:
         return (
             "INSERT INTO agents (id, name, data) VALUES (?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET name=excluded.name, data=excluded.data",
-            (agent.id, agent.name, _dump(agent)),
+            (agent.id, agent.name, raw or _dump(agent)),
         )
 
     @staticmethod
-    def _run_row(run: Run) -> Statement:
+    def _run_row(run: Run, raw: str | None = None) -> Statement:
         return (
             "INSERT OR REPLACE INTO runs (id, agent_id, data) VALUES (?, ?, ?)",
-            (run.id, run.agent_id, _dump(run)),
+            (run.id, run.agent_id, raw or _dump(run)),
         )
 
     @staticmethod
-    def _task_row(task: Task) -> Statement:
-        return ("INSERT OR REPLACE INTO tasks (id, data) VALUES (?, ?)", (task.id, _dump(task)))
+    def _task_row(task: Task, raw: str | None = None) -> Statement:
+        return ("INSERT OR REPLACE INTO tasks (id, data) VALUES (?, ?)", (task.id, raw or _dump(task)))
 
     @staticmethod
-    def _message_row(message: Message) -> Statement:
+    def _message_row(message: Message, raw: str | None = None) -> Statement:
         return (
             "INSERT OR REPLACE INTO messages (id, thread_id, data) VALUES (?, ?, ?)",
-            (message.id, message.thread_id, _dump(message)),
+            (message.id, message.thread_id, raw or _dump(message)),
         )
 
     @staticmethod
-    def _gate_row(gate: Gate) -> Statement:
-        return ("INSERT OR REPLACE INTO gates (id, data) VALUES (?, ?)", (gate.id, _dump(gate)))
+    def _gate_row(gate: Gate, raw: str | None = None) -> Statement:
+        return ("INSERT OR REPLACE INTO gates (id, data) VALUES (?, ?)", (gate.id, raw or _dump(gate)))
 
     async def _commit(self, statements: list[Statement], events: list[Event]) -> None:
         """Write rows and events in one transaction; publish the events after it."""
@@ -259,8 +258,10 @@ class Engine(BoardMixin, MailMixin):
             "task": self._task_row,
             "message": self._message_row,
             "gate": self._gate_row,
-        }[kind.split(".")[0]](entity)
-        return [row], [self.events.make(kind, entity.id, entity.model_dump(mode="json"))]
+        }[kind.split(".")[0]]
+        data = entity.model_dump(mode="json")
+        raw = json.dumps(data)  # one encoding serves the row, the event row and the stream
+        return [row(entity, raw)], [self.events.make(kind, entity.id, data, raw=raw)]
 
     async def _save(self, kind: str, *entities: Any) -> None:
         statements: list[Statement] = []
@@ -340,20 +341,28 @@ class Engine(BoardMixin, MailMixin):
                 events.append(
                     self.events.make("agent.output", agent_id, {"text": text, "stream": stream})
                 )
-        now = time.monotonic()
         if only is not None:
             run = self._current_run(only)
             runs = {run.id} & self._dirty_runs if run is not None else set()
             self._dirty_runs -= runs
             agents: set[str] = set()  # the caller writes the agent itself
-        elif everything or now - self._last_detail_flush >= DETAIL_INTERVAL:
-            self._last_detail_flush = now
+        elif everything:
             runs, self._dirty_runs = self._dirty_runs, set()
             agents, self._dirty_agents = self._dirty_agents, set()
             self._urgent_agents.clear()
-        else:  # status changes go out every tick; usage and detail ticks wait
-            runs = set()
-            agents = self._urgent_agents & self._dirty_agents
+        else:
+            # Status changes go out every tick. Usage and detail wait their turn:
+            # each tick takes one slice of the fleet, so every agent is written at
+            # most once per DETAIL_INTERVAL and no tick has to encode all of them.
+            self._tick += 1
+            slices = max(1, round(DETAIL_INTERVAL / FLUSH_INTERVAL))
+            turn = self._tick % slices
+            runs = {r for r in self._dirty_runs if r % slices == turn}
+            self._dirty_runs -= runs
+            agents = {
+                a for a in self._dirty_agents
+                if a in self._urgent_agents or _slot(a, slices) == turn
+            }
             self._dirty_agents -= agents
             self._urgent_agents.clear()
         for run_id in runs:
@@ -912,6 +921,11 @@ class Engine(BoardMixin, MailMixin):
         for agent in self._agents.values():
             total = add_cost(total, agent.cost_usd)
         return total
+
+
+def _slot(agent_id: str, slices: int) -> int:
+    """A stable slice for an agent id, spreading the fleet over the ticks."""
+    return sum(map(ord, agent_id)) % slices
 
 
 def _append_lines(lines: deque[str], text: str) -> None:

@@ -22,6 +22,14 @@ REPLAY_PAGE = 2000
 SUBSCRIBER_BACKLOG = 20_000
 
 
+def _line(seq: int, ts: str, kind: str, entity_id: str, data: str) -> bytes:
+    """One NDJSON line of the event stream, from already-encoded data."""
+    return (
+        f'{{"seq":{seq},"ts":"{ts}","kind":{json.dumps(kind)},'
+        f'"entity_id":{json.dumps(entity_id)},"data":{data}}}\n'
+    ).encode()
+
+
 class _Subscriber:
     """One stream client's queue; if it falls too far behind it re-reads the store."""
 
@@ -49,29 +57,40 @@ class EventLog:
         self.seq = 0
         self.published = 0
         self._subscribers: set[_Subscriber] = set()
+        self._raw: dict[int, str] = {}
+        """Data already encoded by the maker, by seq, until the event's row is made."""
 
     async def load(self) -> None:
         self.seq = await self.store.max_id("events", "seq")
         self.published = self.seq
 
-    def make(self, kind: str, entity_id: str | int, data: dict[str, Any] | None = None) -> Event:
+    def make(
+        self,
+        kind: str,
+        entity_id: str | int,
+        data: dict[str, Any] | None = None,
+        raw: str | None = None,
+    ) -> Event:
         """A new event. Callers submit it to the store before their next await, so
         the store commits events in seq order (subscribers rely on it)."""
         self.seq += 1
         # built without validation: every field is made right here (a hot path)
-        return Event.model_construct(
+        event = Event.model_construct(
             seq=self.seq, ts=utcnow(), kind=kind, entity_id=str(entity_id), data=data or {}
         )
+        if raw is not None:
+            self._raw[self.seq] = raw
+        return event
 
-    @staticmethod
-    def rows(events: list[Event]) -> list[Statement]:
-        return [
-            (
-                INSERT_EVENT,
-                (e.seq, e.ts.isoformat(), e.kind, e.entity_id, json.dumps(e.data, default=str)),
-            )
-            for e in events
-        ]
+    def rows(self, events: list[Event]) -> list[Statement]:
+        """Insert rows; each event's stream line is made here too, from the same JSON."""
+        rows: list[Statement] = []
+        for e in events:
+            ts = e.ts.isoformat()
+            data = self._raw.pop(e.seq, None) or json.dumps(e.data, default=str)
+            e._line = _line(e.seq, ts, e.kind, e.entity_id, data)
+            rows.append((INSERT_EVENT, (e.seq, ts, e.kind, e.entity_id, data)))
+        return rows
 
     def publish(self, events: list[Event]) -> None:
         if not events:
@@ -85,10 +104,12 @@ class EventLog:
             "SELECT seq, ts, kind, entity_id, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
             (since, limit),
         )
-        return [
-            Event(seq=r[0], ts=r[1], kind=r[2], entity_id=r[3], data=json.loads(r[4]))
-            for r in rows
-        ]
+        events = []
+        for seq, ts, kind, entity_id, data in rows:
+            event = Event(seq=seq, ts=ts, kind=kind, entity_id=entity_id, data=json.loads(data))
+            event._line = _line(seq, ts, kind, entity_id, data)
+            events.append(event)
+        return events
 
     async def subscribe(self, since: int = 0) -> AsyncIterator[Event]:
         """Every event with seq > since, in order: stored ones first, then live."""

@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 AgentStatus = Literal["starting", "idle", "working", "waiting", "error", "stopped"]
 AGENT_STATUSES: tuple[str, ...] = ("starting", "idle", "working", "waiting", "error", "stopped")
@@ -315,6 +315,15 @@ class Event(BaseModel):
     kind: str
     entity_id: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+    _line: bytes | None = PrivateAttr(default=None)
+    """The event as one NDJSON line, made once by the engine for every stream."""
+
+    def ndjson(self) -> bytes:
+        """This event as one line of the event stream."""
+        if self._line is None:
+            self._line = self.model_dump_json().encode() + b"\n"
+        return self._line
 
 
 class EngineStatus(BaseModel):

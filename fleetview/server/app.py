@@ -464,7 +464,7 @@ async def _event_lines(
                     if batch:
                         yield b"".join(batch)
                     return
-                batch.append(item.model_dump_json().encode() + b"\n")
+                batch.append(item.ndjson())
                 if queue.empty() or len(batch) >= 500:
                     break
                 item = queue.get_nowait()
