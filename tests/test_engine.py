@@ -292,3 +292,19 @@ async def test_a_sim_agent_can_run_the_api_loop_behind_a_simulated_model(engine,
     second = await engine.wait_run((await engine.send("looped", RunRequest(prompt="again"))).id, 20)
     assert second.status == "completed"
     assert engine.get_agent("looped").context_tokens > engine.get_run(run.id).usage.input_tokens
+
+
+async def test_cancel_one_run_queued_or_in_flight(engine):
+    await engine.create_agent(AgentSpec(name="busy", config={"speed": 0.2}))
+    first = await engine.send("busy", RunRequest(prompt="long"))
+    second = await engine.send("busy", RunRequest(prompt="queued behind"))
+    await asyncio.sleep(0.3)
+    queued = await engine.cancel_run(second.id)
+    assert queued.status == "cancelled"
+    running = await engine.cancel_run(first.id)
+    assert running.status == "cancelled" and running.error == "cancelled by the user"
+    assert engine.get_agent("busy").status == "idle"  # the agent itself goes on
+    with pytest.raises(Conflict, match="already cancelled"):
+        await engine.cancel_run(first.id)
+    third = await engine.send("busy", RunRequest(prompt="next"))
+    assert (await engine.wait_run(third.id, 0.5)).status in ("running", "completed")

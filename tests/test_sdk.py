@@ -416,10 +416,14 @@ async def test_deleted_agent_is_agent_error(fleet: dict[str, Path], client: Flee
         await agent.arun("again")
 
 
-async def test_timeout(fleet: dict[str, Path]) -> None:
+async def test_timeout_cancels_the_run_in_the_fleet(
+    fleet: dict[str, Path], client: FleetClient
+) -> None:
     agent = Agent("slowpoke", prompt="p", config={"speed": 0.5})
     with pytest.raises(AgentError, match="did not finish within 0.3 s"):
         await agent.arun("take your time", timeout=0.3)
+    [run] = await client.list_runs("slowpoke")
+    assert run.status == "cancelled"
     await agent.aclose()
 
 

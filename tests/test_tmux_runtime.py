@@ -309,8 +309,7 @@ async def test_cancelled_run_interrupts_the_cli(fleet: Engine, tmp_path: Path) -
     run = await fleet.send("fk", RunRequest(prompt="think hard"))
     await until(lambda: fleet.get_agent("fk").status == "working", 3, "working")
     await asyncio.sleep(0.5)
-    # what stop/delete/restart do first (the engine has no public cancel-a-run call)
-    await fleet._cancel_work(agent.id, "cancelled by the test")
+    await fleet.cancel_run(run.id)
     await until(lambda: fleet.get_run(run.id).status == "cancelled", 2, "run cancelled")
     interrupted = lambda: any(
         json.loads(row).get("interrupted") for row in log.read_text().splitlines() if row

@@ -185,6 +185,10 @@ class FleetClient:
         )
         return Run.model_validate(data)
 
+    async def cancel_run(self, run_id: int) -> Run:
+        """Cancel a queued or running run."""
+        return Run.model_validate(await self._call("POST", f"/v1/runs/{run_id}/cancel"))
+
     async def recall(
         self, agent: str | None = None, limit: int = 20, query: str | None = None
     ) -> list[ContextResult]:

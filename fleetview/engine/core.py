@@ -639,6 +639,27 @@ class Engine(BoardMixin, MailMixin):
         self._queues[agent.id].put_nowait(run.id)
         return run
 
+    async def cancel_run(self, run_id: int) -> Run:
+        """Cancel one run: dropped if still queued, interrupted if in flight."""
+        run = self.get_run(run_id)
+        if run.done:
+            raise Conflict(f"run {run.id} is already {run.status}")
+        if run.status == "queued":  # its worker skips runs that are done
+            self._finish_run(run, "cancelled", "cancelled by the user")
+            await self._save("run.updated", run)
+            self._notify_done(run)
+            return run
+        execution = self._executing.get(run.agent_id)
+        current = self._current_run(run.agent_id)
+        if execution is not None and current is run and not execution.done():
+            run.error = "cancelled by the user"
+            execution.cancel()
+            done = self._run_done.get(run.id)
+            if done is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), timeout=1.5)
+        return run
+
     def get_run(self, run_id: int) -> Run:
         run = self._runs.get(run_id)
         if run is None:

@@ -12,6 +12,7 @@ TUI shows these agents live.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -248,7 +249,7 @@ class Agent:
         except TimeoutError:
             raise AgentError(
                 f"agent {self.fleet_name or self.name!r} did not finish within {timeout:g} s "
-                "(the run goes on in the fleet)",
+                "(its run was cancelled)",
                 agent=self.fleet_name or self.name,
                 reason="timeout",
             ) from None
@@ -319,8 +320,13 @@ class Agent:
             raise
         except Conflict as exc:
             raise AgentError(str(exc), agent=self.record.name) from None
-        while not run.done:
-            run = await client.wait_run(run.id, POLL_SECONDS)
+        try:
+            while not run.done:
+                run = await client.wait_run(run.id, POLL_SECONDS)
+        except asyncio.CancelledError:  # a timeout or a cancelled caller: stop the run too
+            with contextlib.suppress(Exception):
+                await asyncio.shield(client.cancel_run(run.id))
+            raise
         if run.status != "completed":
             reason = run.error or run.status
             raise AgentError(

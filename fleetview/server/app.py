@@ -311,6 +311,10 @@ def create_app(engine: Engine, token: str, shutdown: Callable[[], None] | None =
             return await _v(engine.wait_run(run_id, timeout=min(wait, MAX_WAIT_SECONDS)))
         return await _v(engine.get_run(run_id))
 
+    @app.post("/v1/runs/{run_id}/cancel")
+    async def cancel_run(run_id: int) -> Run:
+        return await engine.cancel_run(run_id)
+
     @app.get("/v1/results")
     async def recall(
         agent: str | None = None,
