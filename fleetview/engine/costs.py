@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fleetview.models import Usage
 
-_DATE_SUFFIX = re.compile(r"-(20\d{6})$")
+_DATE_SUFFIX = re.compile(r"-(20\d{6}|20\d\d-\d\d-\d\d)$")
 
 
 @dataclass(frozen=True)
