@@ -353,6 +353,9 @@ async def test_cost_arithmetic_for_every_model(engine: Engine, fake: FakeAnthrop
     for index, (model, price) in enumerate(rows.items()):
         done = runs[index]
         assert done.status == "completed", (model, done.error)
+        prompt = sum(tokens[k] for k in ("input_tokens", "cache_5m", "cache_1h", "cache_read"))
+        if "long_prompt" in price and prompt > price["long_prompt"]["threshold_tokens"]:
+            price = price["long_prompt"]  # this request is billed at the long tier
         expected = (
             tokens["input_tokens"] * price["input"]
             + tokens["output_tokens"] * price["output"]

@@ -308,3 +308,17 @@ async def test_cancel_one_run_queued_or_in_flight(engine):
         await engine.cancel_run(first.id)
     third = await engine.send("busy", RunRequest(prompt="next"))
     assert (await engine.wait_run(third.id, 0.5)).status in ("running", "completed")
+
+
+def test_a_long_prompt_is_billed_at_the_models_long_tier():
+    from fleetview.engine.costs import default_prices
+
+    prices = default_prices()
+    short = Usage(input_tokens=90_000, output_tokens=1_000)
+    long = Usage(input_tokens=60_000, cache_read_tokens=50_000, output_tokens=1_000)
+    assert prices.cost("claude-haiku-5-5", short) == pytest.approx(
+        (90_000 * 0.1 + 1_000 * 0.5) / 1e6, abs=1e-12
+    )
+    assert prices.cost("claude-haiku-5-5", long) == pytest.approx(
+        (60_000 * 0.5 + 50_000 * 0.05 + 1_000 * 2.5) / 1e6, abs=1e-12
+    )

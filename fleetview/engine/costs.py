@@ -30,8 +30,17 @@ class ModelPrice:
     cache_write_1h: float
     cache_read: float
     context_window: int | None = None
+    long_prompt: dict | None = None
+    """A dearer tier for requests whose prompt exceeds `threshold_tokens` (all five
+    rates given); applies to every token of such a request, output included."""
 
     def cost(self, usage: Usage) -> float:
+        """USD for one request's usage (a tiered model needs per-request usage)."""
+        tier = self.long_prompt
+        if tier and usage.prompt_tokens > tier["threshold_tokens"]:
+            rates = ModelPrice(model=self.model, **{k: v for k, v in tier.items()
+                                                     if k != "threshold_tokens"})
+            return rates.cost(usage)
         return (
             usage.input_tokens * self.input
             + usage.output_tokens * self.output
