@@ -20,12 +20,13 @@ import sys
 import termios
 import threading
 import time
+from pathlib import Path
 
 from fleetview.client import FleetClient
-from fleetview.daemon import ensure_daemon
+from fleetview.daemon import ensure_daemon, stop_daemon
 from fleetview.models import AgentSpec, MessageSpec, RunRequest, TaskSpec
 from fleetview.paths import FleetPaths
-from fleetview.tui.demo import make_home, teardown
+from fleetview.tui.demo import free_port, make_home, teardown
 
 
 async def gather_batched(coros: list, size: int = 64) -> None:
@@ -57,6 +58,7 @@ class Pty:
                                      stderr=slave, env=env, start_new_session=True)
         os.close(slave)
         self.chunks: list[tuple[float, int]] = []
+        self.recent: list[tuple[float, bytes]] = []  # (time, bytes) of the last few seconds
         self.text = bytearray()
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
@@ -73,8 +75,12 @@ class Pty:
             except OSError:
                 return
             with self.lock:
-                self.chunks.append((time.monotonic(), len(data)))
+                now = time.monotonic()
+                self.chunks.append((now, len(data)))
                 self.text += data[-4096:]
+                self.recent.append((now, data))
+                if len(self.recent) > 256:
+                    del self.recent[:128]
 
     def send(self, data: bytes) -> float:
         t = time.monotonic()
@@ -90,6 +96,22 @@ class Pty:
                 after = [t for t, _ in self.chunks if t >= t0]
             if after and time.monotonic() - after[-1] > quiet:
                 return after[-1] - t0
+        return None
+
+    def frame_showing(self, t0: float, marker: bytes, timeout: float = 2.0) -> float | None:
+        """Seconds from t0 to the write that completes `marker` (text only the new view
+        draws). Unlike frame_after, a repaint tick that happens to land near the key
+        neither shortens nor stretches the figure."""
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.002)
+            with self.lock:
+                after = [(t, d) for t, d in self.recent if t >= t0]
+            seen = b""
+            for t, data in after:
+                seen += data
+                if marker in seen:
+                    return t - t0
         return None
 
     def bytes_between(self, a: float, b: float) -> int:
@@ -124,14 +146,28 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--home", type=Path, default=None,
+                        help="keep the seeded fleet here and reuse it next time (seeding takes ~2 min)")
+    parser.add_argument("--keys-only", action="store_true", help="skip the busy/idle phases")
     args = parser.parse_args()
     n_agents, n_tasks, n_msgs = (int(x * args.scale) for x in (500, 2000, 20000))
-    home = make_home()
+    if args.home is not None:
+        home = args.home.resolve()
+        reuse = (home / "fleet.db").exists()
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["FLEETVIEW_HOME"] = str(home)
+        os.environ["FLEETVIEW_API_URL"] = f"http://127.0.0.1:{free_port()}"
+        os.environ.pop("FLEETVIEW_AGENT_NAME", None)
+    else:
+        home, reuse = make_home(), False
     try:
         url, token = ensure_daemon(FleetPaths(home))
         t = time.monotonic()
-        asyncio.run(seed(url, token, n_agents, n_tasks, n_msgs))
-        print(f"seeded {n_agents} agents, {n_tasks} tasks, {n_msgs} messages in {time.monotonic() - t:.1f} s")
+        if reuse:
+            print(f"reusing the fleet in {home}")
+        else:
+            asyncio.run(seed(url, token, n_agents, n_tasks, n_msgs))
+            print(f"seeded {n_agents} agents, {n_tasks} tasks, {n_msgs} messages in {time.monotonic() - t:.1f} s")
         tui = Pty()
         while b"live" not in tui.text and time.monotonic() - tui.start < 30:
             time.sleep(0.01)
@@ -141,8 +177,15 @@ def main() -> int:
         keys = {"j": [], "view switch": [], "/ filter typing": []}
         for _ in range(30):
             keys["j"].append(tui.frame_after(tui.send(b"j")) or 2.0)
-        for i in range(20):
-            keys["view switch"].append(tui.frame_after(tui.send(b"1234"[i % 4:i % 4 + 1])) or 2.0)
+        by_view: dict[str, list[float]] = {}
+        # text that only the new view draws, so the frame that shows it can be told apart
+        markers = {b"1": b"Context", b"2": b"folded", b"3": b"unread for", b"4": b"cost / hour"}
+        for i in range(20):  # 2 3 4 1 2 ...: each key changes the view (the TUI starts on 1)
+            key = b"2341"[i % 4:i % 4 + 1]
+            latency = tui.frame_showing(tui.send(key), markers[key]) or 2.0
+            time.sleep(0.3)
+            keys["view switch"].append(latency)
+            by_view.setdefault(key.decode(), []).append(latency)
         tui.send(b"1")
         time.sleep(0.3)
         tui.send(b"/")
@@ -153,6 +196,11 @@ def main() -> int:
         time.sleep(0.5)
         for name, values in keys.items():
             print(f"{name:16s} p50 {pct(values, 0.5):6.1f} ms  p95 {pct(values, 0.95):6.1f} ms")
+        print("  view switch by key: " + "  ".join(
+            f"{k}: {pct(v, 0.5):.0f}/{max(v) * 1000:.0f} ms" for k, v in sorted(by_view.items())))
+        if args.keys_only:
+            tui.stop()
+            return 0
 
         async def busy() -> None:
             async with FleetClient(url, token) as c:
@@ -168,7 +216,10 @@ def main() -> int:
         print(f"idle:     {rate / 1024:.3f} KB/s, CPU {cpu:.1f}% of one core")
         tui.stop()
     finally:
-        teardown(home)
+        if args.home is None:
+            teardown(home)
+        else:
+            stop_daemon(FleetPaths(home))
     return 0
 
 

@@ -20,10 +20,10 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Container, Horizontal
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
-from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.widgets import Input
 
 from fleetview.client import FleetClient
 from fleetview.errors import FleetError
@@ -52,7 +52,7 @@ from fleetview.tui.state import (
     system_clock,
 )
 from fleetview.tui.views import AgentsView, BoardView, FleetView, InboxView, MetersView
-from fleetview.tui.widgets import MUTATING_ACTIONS, theme_style
+from fleetview.tui.widgets import MUTATING_ACTIONS, KeyBar, Line, theme_style
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 REPAINT_INTERVAL = 0.25
@@ -120,16 +120,19 @@ class FleetviewApp(App[int]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="topbar"):
-            yield Static("", id="tabs")
-            yield Static("", id="status")
-        with ContentSwitcher(initial="agents", id="views"):
-            yield AgentsView(id="agents")
-            yield BoardView(id="board")
-            yield InboxView(id="inbox")
-            yield MetersView(id="meters")
+            yield Line("", id="tabs")
+            yield Line("", id="status")
+        # all four views stay mounted, laid over each other at the same size; a switch only
+        # moves them (FleetView.set_shown), so no widget is restyled or resized and no
+        # table throws away its rendered lines
+        with Container(id="views"):
+            yield AgentsView(id="agents", classes="view")
+            yield BoardView(id="board", classes="view")
+            yield InboxView(id="inbox", classes="view")
+            yield MetersView(id="meters", classes="view")
         yield Input(placeholder="filter (esc clears)", id="filter")
         yield Input(placeholder=":agents :board :inbox :meters :new :compose :theme NAME :q", id="cmdline")
-        yield Footer()
+        yield KeyBar(id="keybar")
 
     def now(self) -> datetime:
         return self.clock()
@@ -142,6 +145,8 @@ class FleetviewApp(App[int]):
             box = self.query_one(widget_id, Input)
             box.display = False
             box.cursor_blink = False
+        for name in VIEWS:
+            self.view(name).set_shown(name == self.current_view)
         if self.static_snapshot is not None:
             self.state.load(self.static_snapshot)
         if self.client is not None:
@@ -280,8 +285,10 @@ class FleetviewApp(App[int]):
         key = tabs.plain + status.plain + self.connection
         if key != self._topbar:
             self._topbar = key
-            self.query_one("#tabs", Static).update(tabs)
-            self.query_one("#status", Static).update(status)
+            # the tabs are as wide as their text: a layout pass only when that width changes
+            tabs_line = self.query_one("#tabs", Line)
+            tabs_line.show(tabs, layout=tabs_line._text is None or len(tabs_line._text) != len(tabs))
+            self.query_one("#status", Line).show(status)
 
     # ---- app actions -------------------------------------------------------------------
 
@@ -291,15 +298,20 @@ class FleetviewApp(App[int]):
         return not (action == "quit" and isinstance(self.screen, ModalScreen))
 
     def action_view(self, name: str) -> None:
+        """Switch views in one frame: the four views stay mounted (only their offset moves),
+        focus moves at once, and the view, key bar and header are redrawn in one batch."""
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        self.current_view = name
-        self.query_one(ContentSwitcher).current = name
-        self.state.dirty.add(name)
-        self.view(name).focus_main()
-        self.repaint()
-        self.refresh_bindings()
-        self.repaint_topbar()
+        with self.batch_update():
+            if name != self.current_view:
+                self.view().set_shown(False)
+                self.view(name).set_shown(True)
+            self.current_view = name
+            self.state.dirty.add(name)
+            self.view(name).focus_main()
+            self.repaint()
+            self.repaint_topbar()
+            self.query_one("#keybar", KeyBar).bindings_changed(self.screen)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

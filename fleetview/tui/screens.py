@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Label, RichLog, Select, Static
+from textual.widgets import Button, Input, Label, RichLog, Select, Static
 from textual.widgets.option_list import Option
 
 from fleetview.models import (
@@ -34,7 +34,7 @@ from fleetview.tui.state import (
     short_model,
     tokens_text,
 )
-from fleetview.tui.widgets import FleetList, FleetTable, ReadonlyAware, styled, theme_style
+from fleetview.tui.widgets import FleetList, FleetTable, KeyBar, ReadonlyAware, styled, theme_style
 
 if TYPE_CHECKING:
     from fleetview.tui.app import FleetviewApp
@@ -418,7 +418,7 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
                 yield FleetTable(id="detail-runs")
         yield Input(placeholder="prompt for this agent (enter sends; s focuses, esc leaves)",
                     id="detail-prompt")
-        yield Footer()
+        yield KeyBar(id="keybar")
 
     def on_mount(self) -> None:
         prompt = self.query_one("#detail-prompt", Input)

@@ -16,7 +16,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Label, OptionList, Static
+from textual.widget import Widget
+from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 from fleetview.models import COLUMNS, HUMAN, Agent, Message, Task
@@ -34,6 +35,7 @@ from fleetview.tui.widgets import (
     STATUS_SYMBOL,
     FleetList,
     FleetTable,
+    Line,
     ReadonlyAware,
     styled,
     theme_style,
@@ -60,6 +62,8 @@ def status_text(agent: Agent, now: datetime) -> str:
     return text
 
 
+HIDDEN_OFFSET = 1_000
+"""Rows a hidden view is moved down by: far below any terminal."""
 INBOX_WINDOW = 500
 BOARD_WINDOW = 60
 """Cards shown per column (the rest are counted; a filter searches them all)."""
@@ -87,6 +91,23 @@ class FleetView(ReadonlyAware, Vertical):
 
     def focus_main(self) -> None:
         """Give focus to the view's main widget."""
+
+    def set_shown(self, shown: bool) -> None:
+        """Show this view, or move it out of sight and out of the focus chain.
+
+        An inline offset and `can_focus` touch no stylesheet rule: toggling a class or
+        `display`/`visibility` would restyle (and, for display, resize) every widget in
+        the view, and the tables and lists would re-render all their lines."""
+        self.styles.offset = (0, 0) if shown else (0, HIDDEN_OFFSET)
+        for widget in self.query(".fv-focusable"):
+            widget.can_focus = shown
+        if isinstance(self, MetersView):
+            self.can_focus = shown
+
+    def _focus(self, widget: Widget) -> None:
+        """Focus now, not after the next idle (Widget.focus defers it): a view switch
+        then shows its new focus, key bar and content in one frame."""
+        self.screen.set_focus(widget)
 
     def on_resize(self) -> None:
         self.fleet_app.state.dirty.add(self.view_name)
@@ -124,7 +145,7 @@ class AgentsView(FleetView):
         self._attachable = False
 
     def compose(self) -> ComposeResult:
-        yield FleetTable(id="agents-table")
+        yield FleetTable(id="agents-table", classes="fv-focusable")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "attach":  # only a tmux agent has a session to attach to
@@ -144,7 +165,7 @@ class AgentsView(FleetView):
         return self.query_one("#agents-table", FleetTable)
 
     def focus_main(self) -> None:
-        self.table.focus()
+        self._focus(self.table)
 
     @property
     def selected(self) -> Agent | None:
@@ -352,18 +373,18 @@ class BoardView(FleetView):
         self.current_column = 0
 
     def compose(self) -> ComposeResult:
-        yield Label("", id="board-done")
+        yield Line("", id="board-done")
         with Horizontal(id="board-columns"):
             for column in BOARD_COLUMNS:
                 with Vertical(classes="board-column", id=f"col-{column}"):
-                    yield Label(column, classes="column-title", id=f"title-{column}")
-                    yield CardList(id=f"cards-{column}", classes="cards")
+                    yield Line(column, classes="column-title", id=f"title-{column}")
+                    yield CardList(id=f"cards-{column}", classes="cards fv-focusable")
 
     def cards(self, index: int) -> CardList:
         return self.query_one(f"#cards-{BOARD_COLUMNS[index]}", CardList)
 
     def focus_main(self) -> None:
-        self.cards(self.current_column).focus()
+        self._focus(self.cards(self.current_column))
 
     def on_descendant_focus(self, event: Any) -> None:
         widget = event.widget
@@ -397,7 +418,7 @@ class BoardView(FleetView):
 
     def refresh_view(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
         done = state.column("done")
-        self.query_one("#board-done", Label).update(
+        self.query_one("#board-done", Line).show(
             Text(f"done: {len(done)} cards (folded)   ·   {len(state.tasks)} tasks in all", style="dim")
         )
         for index, column in enumerate(BOARD_COLUMNS):
@@ -412,7 +433,7 @@ class BoardView(FleetView):
                 continue
             self._signatures[column] = signature
             more = f", {len(tasks)} shown" if len(matching) > len(tasks) else ""
-            self.query_one(f"#title-{column}", Label).update(
+            self.query_one(f"#title-{column}", Line).show(
                 Text(f"{column} ({len(matching)}{more})", style="bold")
             )
             current = cards.current_id
@@ -485,12 +506,13 @@ class InboxView(FleetView):
         self._mail_cache: dict[str, tuple[Text, ...]] = {}
         self._mail_layout: tuple[int, ...] = ()
         self._needs: dict[str, NeedsYou] = {}
+        self._mail_memo: dict[tuple[Any, ...], tuple[Text, ...]] = {}
 
     def compose(self) -> ComposeResult:
-        yield Label("needs you", id="needs-title")
-        yield FleetTable(id="needs-table")
-        yield Label("inbox", id="mail-title")
-        yield FleetTable(id="mail-table")
+        yield Line("needs you", id="needs-title")
+        yield FleetTable(id="needs-table", classes="fv-focusable")
+        yield Line("inbox", id="mail-title")
+        yield FleetTable(id="mail-table", classes="fv-focusable")
 
     @property
     def mail(self) -> FleetTable:
@@ -501,7 +523,7 @@ class InboxView(FleetView):
         return self.query_one("#needs-table", FleetTable)
 
     def focus_main(self) -> None:
-        self.mail.focus()
+        self._focus(self.mail)
 
     @property
     def selected(self) -> Message | None:
@@ -562,7 +584,7 @@ class InboxView(FleetView):
                 )
             table.move_to_key(current)
             table.styles.height = min(len(needs), 6) + 1 if needs else 1
-            self.query_one("#needs-title", Label).update(
+            self.query_one("#needs-title", Line).show(
                 Text(f"needs you ({len(needs)})" + ("" if needs else " — nothing"),
                      style=theme_style(self.app, "waiting") if needs else "dim")
             )
@@ -573,13 +595,23 @@ class InboxView(FleetView):
         shown = messages[:INBOX_WINDOW]
         unread = state.unread_count()
         more = f" · showing newest {INBOX_WINDOW} of {len(messages)}" if len(messages) > INBOX_WINDOW else ""
-        self.query_one("#mail-title", Label).update(
+        self.query_one("#mail-title", Line).show(
             Text(f"inbox · {len(state.messages)} messages · {unread} unread for {HUMAN}{more}", style="bold")
         )
         cols = self._mail_columns()
         layout = tuple(w for _, _, w in cols)
         keys = [str(m.id) for m in shown]
-        cells = {str(m.id): self._mail_cells(m, now, cols) for m in shown}
+        # a row's cells depend on its read mark, its age and the layout: reuse them when
+        # none changed, so switching to the inbox does not re-render INBOX_WINDOW rows
+        memo = {} if full else self._mail_memo
+        self._mail_memo = {}
+        cells: dict[str, tuple[Text, ...]] = {}
+        for m in shown:
+            memo_key = (m.id, m.read_at, age(m.created_at, now), layout)
+            row = memo.get(memo_key)
+            if row is None:
+                row = self._mail_cells(m, now, cols)
+            self._mail_memo[memo_key] = cells[str(m.id)] = row
         mail = self.mail
         if full or layout != self._mail_layout or keys != self._mail_keys:
             current = mail.current_key
@@ -651,6 +683,7 @@ class MetersView(FleetView):
     """Agents by status, spend and spend rate, tokens, the busiest and costliest agents."""
 
     view_name = "meters"
+    can_focus = True  # else the focus (and its keys) stays on a hidden view's table
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -660,7 +693,7 @@ class MetersView(FleetView):
         yield Static("", id="meters-body")
 
     def focus_main(self) -> None:
-        self.focus()
+        self._focus(self)
 
     def refresh_view(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
         app = self.app

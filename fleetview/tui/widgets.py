@@ -8,7 +8,9 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, OptionList
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import DataTable, Label, OptionList
 from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
 
 MUTATING_ACTIONS = frozenset(
@@ -73,6 +75,25 @@ class FleetTable(DataTable[Text]):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        self._styled_for: tuple[object, ...] | None = None
+
+    def notify_style_update(self) -> None:
+        """Keep the rendered lines when only focus or hover changed.
+
+        DataTable drops every rendered line and cell on any restyle, and gaining focus
+        is a restyle: each view switch then re-rendered a screenful of rows (~2 ms a
+        line). Those caches are keyed by the pseudo-class state already, so they stay
+        right; only the per-state component styles are recomputed. A theme change
+        still clears everything."""
+        styled_for = (self.app.theme, self.app.ansi_color)
+        if styled_for != self._styled_for:
+            self._styled_for = styled_for
+            super().notify_style_update()
+            return
+        Widget.notify_style_update(self)
+        self._styles_cache.clear()
+        self._get_styles_to_render_cell.cache_clear()
+        self.refresh()
 
     def action_scroll_top(self) -> None:
         if self.row_count:
@@ -129,3 +150,59 @@ class FleetList(OptionList):
             return self.get_option_at_index(self.highlighted).id
         except Exception:  # noqa: BLE001
             return None
+
+
+class Line(Label):
+    """A one-line label that repaints only when its text changes, and without a layout pass
+    (Static.update re-lays-out the whole screen; a fixed-size line does not need it).
+    As wide as its parent unless styled otherwise, so new text never needs a wider box."""
+
+    DEFAULT_CSS = """
+    Line {
+        width: 1fr;
+        height: 1;
+    }
+    """
+
+    def __init__(self, text: str = "", **kwargs: object) -> None:
+        super().__init__(text, **kwargs)  # type: ignore[arg-type]
+        self._text: Text | None = None
+
+    def show(self, text: Text, layout: bool = False) -> None:
+        if text != self._text:
+            self._text = text
+            self.update(text, layout=layout)
+
+
+class KeyBar(Line):
+    """One line of the screen's keys, from its active bindings (the data STYLE asks for).
+
+    Textual's Footer recomposes a widget per key on every binding change, which
+    made a view switch cost a restyle of dozens of widgets; this is one line of
+    text, redrawn only when the keys it shows change.
+    """
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+        self.call_after_refresh(self.bindings_changed, self.screen)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        if not self.is_attached or screen is not self.screen:
+            return
+        app = self.app
+        key_style = (theme_style(app, "accent") + " bold").strip()
+        text = Text(no_wrap=True, overflow="ellipsis")
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.show or not active.enabled or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            text.append(f" {app.get_key_display(binding)} ", style=key_style)
+            text.append(f"{binding.description} ")
+        text.append(" ^p ", style=key_style)
+        text.append("palette")
+        self.show(text)
