@@ -89,6 +89,9 @@ class FleetView(ReadonlyAware, Vertical):
     def refresh_view(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
         raise NotImplementedError
 
+    def prewarm(self) -> None:
+        """Work a first showing would do, done while hidden (see FleetviewApp.prewarm)."""
+
     def focus_main(self) -> None:
         """Give focus to the view's main widget."""
 
@@ -447,6 +450,12 @@ class BoardView(FleetView):
             elif tasks:
                 cards.highlighted = 0
 
+    def prewarm(self) -> None:
+        """Measure the cards while hidden, so the first switch here does not.
+        (OptionList._update_lines is private; textual is pinned exactly.)"""
+        for index in range(len(BOARD_COLUMNS)):
+            self.cards(index)._update_lines()
+
     def action_pane(self, step: int) -> None:
         self.current_column = (self.current_column + step) % len(BOARD_COLUMNS)
         self.focus_main()
@@ -588,7 +597,7 @@ class InboxView(FleetView):
                 Text(f"needs you ({len(needs)})" + ("" if needs else " — nothing"),
                      style=theme_style(self.app, "waiting") if needs else "dim")
             )
-        messages = [
+        messages = state.inbox() if not needle else [
             m for m in state.inbox()
             if _matches(needle, m.subject, m.sender, m.recipient, m.type, m.priority)
         ]
