@@ -15,18 +15,18 @@ from fleetview.client import FleetClient
 from fleetview.daemon import ensure_daemon
 from fleetview.paths import FleetPaths
 from fleetview.tui.app import FleetviewApp
-from fleetview.tui.demo import drive, make_home, seed, teardown
+from fleetview.tui.demo import drive, make_home, make_workspace, seed, teardown
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 SIZE = (120, 40)
 WARMUP = 10.0
 
 
-async def render(url: str, token: str) -> None:
+async def render(url: str, token: str, home: Path) -> None:
     async with FleetClient(url, token) as client:
-        await seed(client, speed=2.0)
+        await seed(client, speed=2.0, workspace=make_workspace(home))
     app = FleetviewApp(FleetClient(url, token), background=[lambda c: drive(c, interval=1.0)],
-                       banner="demo (simulated)")
+                       banner="demo (simulated)", home=home)
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.sleep(WARMUP)
         for key, name in (("1", "agents"), ("2", "board"), ("3", "inbox"), ("4", "meters")):
@@ -44,7 +44,7 @@ def main() -> int:
     home = make_home()
     try:
         url, token = ensure_daemon(FleetPaths(home))
-        asyncio.run(render(url, token))
+        asyncio.run(render(url, token, home))
     finally:
         teardown(home)
     print("\n".join(str(p) for p in sorted(OUT.glob("*.svg"))))

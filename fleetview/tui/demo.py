@@ -37,6 +37,16 @@ AGENTS = [
     ("triage", "claude-haiku-3-5", {"seed": 11, "ask_rate": 0.2}),
 ]
 CHILD = ("builder-api.fix-1", "builder-api", {"seed": 12})
+API_LOOP = ("builder-ui", "docs", "release")
+"""Agents that run the api runtime's real loop (tools, usage, persistence) behind a
+simulated model: the demo exercises the real api path, still offline. Their bash
+tool calls are read-only (ls, pwd, wc) and run in the demo's workspace."""
+
+WORKSPACE_FILES = {
+    "README.md": "# demo-app\n\nA made-up project for `fleetview demo` (nothing here is real).\n",
+    "src/app.py": "def handle(request):\n    return {\"ok\": True}\n",
+    "tests/test_app.py": "from src.app import handle\n\n\ndef test_ok():\n    assert handle({})[\"ok\"]\n",
+}
 
 TASKS = [
     # title, column, dep indexes, assignee
@@ -80,13 +90,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def seed(client: FleetClient, speed: float = 1.0) -> None:
-    """Create the demo fleet: agents, a spawned child, tasks with deps, mail, a waiting agent."""
+def make_workspace(home: Path) -> Path:
+    """A small made-up project inside the demo home: the api-loop agents' cwd."""
+    workspace = home / "workspace"
+    for name, text in WORKSPACE_FILES.items():
+        path = workspace / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return workspace
+
+
+async def seed(client: FleetClient, speed: float = 1.0, workspace: Path | None = None) -> None:
+    """Create the demo fleet: agents, a spawned child, tasks with deps, mail, a waiting agent.
+
+    With a workspace, the API_LOOP agents run the api runtime's loop there."""
     for name, model, config in AGENTS:
+        api_loop = workspace is not None and name in API_LOOP
         await client.create_agent(
             AgentSpec(name=name, runtime="sim", model=model,
                       prompt=f"You are {name}, part of a small product team. [simulated]",
-                      config={"speed": speed, **config})
+                      cwd=str(workspace) if api_loop else None,
+                      config={"speed": speed, **config, **({"loop": "api"} if api_loop else {})})
         )
     child, parent, config = CHILD
     await client.spawn_agent(parent, AgentSpec(name=child, config=config))
@@ -174,7 +198,7 @@ def run_demo() -> int:
 
         async def seeded() -> None:
             async with FleetClient(url, token) as client:
-                await seed(client)
+                await seed(client, workspace=make_workspace(home))
 
         asyncio.run(seeded())
         app = FleetviewApp(FleetClient(url, token), background=[drive], banner="demo (simulated)",
