@@ -200,6 +200,8 @@ class KeyBar(Line):
             binding = active.binding
             if not binding.show or not active.enabled or binding.action in seen:
                 continue
+            if (binding.id or "").startswith("view."):  # the header shows 1-4 already
+                continue
             seen.add(binding.action)
             text.append(f" {app.get_key_display(binding)} ", style=key_style)
             text.append(f"{binding.description} ")
