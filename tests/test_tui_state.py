@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from fleetview.models import Event
 from fleetview.tui.sample import FROZEN_NOW, frozen_clock, sample_snapshot
-from fleetview.tui.state import FleetState, age, cost_text, meter
+from fleetview.tui.state import AgentOutput, FleetState, age, cost_text, meter
 
 
 def event(seq: int, kind: str, entity: str, data: dict, seconds: float = 0) -> Event:
@@ -58,6 +58,15 @@ def test_output_is_sanitised_and_split_into_lines() -> None:
     out = state.outputs["a00"]
     assert list(out.lines) == ["hello"] and out.partial == "next" and out.total == 1
     assert out.since(0) == ["hello"] and out.since(1) == []
+
+
+def test_text_left_open_ends_where_a_tool_call_starts() -> None:
+    out = AgentOutput()
+    out.add("Checking the directory.", "text")
+    out.add("$ ls\n", "tool")
+    out.add("README.md\n", "tool")
+    assert list(out.lines) == ["Checking the directory.", "$ ls", "README.md"]
+    assert list(out.tools) == ["$ ls", "README.md"] and out.tools_since(1) == ["README.md"]
 
 
 def test_cost_per_hour_over_the_last_ten_minutes() -> None:

@@ -393,6 +393,7 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
         super().__init__()
         self.agent_id = agent_id
         self._seen = 0
+        self._tools_seen = 0
         self._info = ""
         self._runs_sig: tuple[Any, ...] = ()
         self._ready = False
@@ -439,6 +440,7 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
             for line in out.tools:
                 tools.write(Text(line))
             self._seen = out.total
+            self._tools_seen = out.tools_total
         self.query_one("#detail-output").focus()
         self._ready = True
         self.refresh_detail(full=True)
@@ -465,13 +467,12 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
         if out is not None and out.total > self._seen:
             log = self.query_one("#detail-output", RichLog)
             tools = self.query_one("#detail-tools", RichLog)
-            new = out.since(self._seen)
-            for line in new:
+            for line in out.since(self._seen):
                 log.write(Text(line))
-            tool_new = [line for line in new if line.startswith("⏺")]
-            for line in tool_new:
+            for line in out.tools_since(self._tools_seen):
                 tools.write(Text(line))
             self._seen = out.total
+            self._tools_seen = out.tools_total
         u = agent.usage
         info = Text()
         info.append(agent.name, style="bold")

@@ -38,18 +38,37 @@ class AgentOutput:
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=OUTPUT_LINES))
     tools: deque[str] = field(default_factory=lambda: deque(maxlen=TOOL_LINES))
     partial: str = ""
+    partial_stream: str = "text"
     total: int = 0
     """How many lines were ever finished: a view remembers how many it has shown."""
+    tools_total: int = 0
 
     def add(self, text: str, stream: str) -> None:
         text = sanitize(text.replace("\r\n", "\n"))
+        if self.partial and stream != self.partial_stream:
+            # a sentence left open by the model ends where a tool call starts
+            self._finish(self.partial, self.partial_stream)
+            self.partial = ""
         parts = (self.partial + text).split("\n")
         self.partial = parts.pop()
+        self.partial_stream = stream
         for line in parts:
-            self.lines.append(line)
-            self.total += 1
-            if stream == "tool":
-                self.tools.append(line)
+            self._finish(line, stream)
+
+    def _finish(self, line: str, stream: str) -> None:
+        self.lines.append(line)
+        self.total += 1
+        if stream == "tool":
+            self.tools.append(line)
+            self.tools_total += 1
+
+    def tools_since(self, seen: int) -> list[str]:
+        """Tool lines finished after the first `seen`."""
+        new = self.tools_total - seen
+        if new <= 0:
+            return []
+        kept = list(self.tools)
+        return kept[-min(new, len(kept)) :]
 
     def since(self, seen: int) -> list[str]:
         """Lines finished after the first `seen` (as many as are still kept)."""
