@@ -68,10 +68,14 @@ async def main() -> None:
 
             async def create(i: int) -> None:
                 async with limits:
-                    r = await http.post("/v1/agents", json={
-                        "name": f"bench-{i:04d}", "runtime": "sim",
-                        "config": {"speed": args.speed, "seed": i, "steps": 40},
-                    })
+                    r = await http.post(
+                        "/v1/agents",
+                        json={
+                            "name": f"bench-{i:04d}",
+                            "runtime": "sim",
+                            "config": {"speed": args.speed, "seed": i, "steps": 40},
+                        },
+                    )
                     r.raise_for_status()
 
             await asyncio.gather(*(create(i) for i in range(args.agents)))
@@ -84,8 +88,9 @@ async def main() -> None:
 
             async def stream() -> None:
                 nonlocal received
-                async with http.stream("GET", "/v1/events", params={"since": start_seq},
-                                       timeout=None) as response:
+                async with http.stream(
+                    "GET", "/v1/events", params={"since": start_seq}, timeout=None
+                ) as response:
                     async for line in response.aiter_lines():
                         if not line.strip():
                             continue
@@ -101,8 +106,9 @@ async def main() -> None:
                 # long runs (up to 40 tool steps each): enough work for the whole window
                 for n in range(3):
                     async with limits:
-                        await http.post(f"/v1/agents/bench-{i:04d}/runs",
-                                        json={"prompt": f"bench task {n}"})
+                        await http.post(
+                            f"/v1/agents/bench-{i:04d}/runs", json={"prompt": f"bench task {n}"}
+                        )
 
             await asyncio.gather(*(keep_busy(i) for i in range(args.agents)))
             cpu0, t0 = cpu_seconds(pid), time.monotonic()
@@ -118,15 +124,19 @@ async def main() -> None:
         elapsed = t1 - t0
         events = status["seq"] - seq0
         lat = sorted(latencies)
-        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")  # noqa: E731
+        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
         print(f"agents                {args.agents} ({working} working at the end)")
         print(f"window                {elapsed:.1f} s")
         print(f"events persisted/s    {events / elapsed:,.0f}   (target >= 5,000)")
         print(f"stream latency p50    {p(0.50):.1f} ms")
         print(f"stream latency p99    {p(0.99):.1f} ms   (target < 100 ms; {len(lat):,} events)")
-        print(f"daemon RSS            base {base_rss / 1024:.0f} MB, idle fleet {idle_rss / 1024:.0f} MB,"
-              f" busy {busy_rss / 1024:.0f} MB")
-        print(f"RSS per agent         {(busy_rss - base_rss) / args.agents:.0f} KB   (target < 300 KB)")
+        print(
+            f"daemon RSS            base {base_rss / 1024:.0f} MB, idle fleet {idle_rss / 1024:.0f} MB,"
+            f" busy {busy_rss / 1024:.0f} MB"
+        )
+        print(
+            f"RSS per agent         {(busy_rss - base_rss) / args.agents:.0f} KB   (target < 300 KB)"
+        )
         print(f"daemon CPU            {100 * (cpu1 - cpu0) / elapsed:.0f}% of one core")
         print(f"mean latency          {statistics.fmean(lat) if lat else float('nan'):.1f} ms")
     finally:

@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, open the TUI (starting the engine if needed).",
     )
     parser.add_argument(
-        "--readonly", action="store_true", help="TUI: watch only; hide every action that changes the fleet"
+        "--readonly",
+        action="store_true",
+        help="TUI: watch only; hide every action that changes the fleet",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

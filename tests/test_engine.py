@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -84,7 +85,7 @@ async def test_a_run_streams_output_usage_and_cost_then_keeps_its_result(engine)
     assert any("[simulated]" in line for line in logs)
     [result] = await engine.recall("worker")
     assert result.run_id == run.id and result.summary.startswith("[simulated] Done")
-    assert "fix the flaky test" in open(result.file).read()
+    assert "fix the flaky test" in Path(result.file).read_text()
 
 
 async def test_runs_of_one_agent_execute_in_order(engine):
@@ -108,13 +109,19 @@ async def test_an_unpriced_model_is_never_zero(engine):
 
 async def test_costs_are_tokens_times_the_table_for_every_model(engine):
     usage = Usage(
-        input_tokens=1234, output_tokens=567, cache_write_5m_tokens=89,
-        cache_write_1h_tokens=10, cache_read_tokens=4321,
+        input_tokens=1234,
+        output_tokens=567,
+        cache_write_5m_tokens=89,
+        cache_write_1h_tokens=10,
+        cache_read_tokens=4321,
     )
     for model, price in engine.prices.prices.items():
         expected = (
-            1234 * price.input + 567 * price.output + 89 * price.cache_write_5m
-            + 10 * price.cache_write_1h + 4321 * price.cache_read
+            1234 * price.input
+            + 567 * price.output
+            + 89 * price.cache_write_5m
+            + 10 * price.cache_write_1h
+            + 4321 * price.cache_read
         ) / 1e6
         assert engine.prices.cost(model, usage) == pytest.approx(expected, abs=1e-9)
         assert engine.prices.cost(f"{model}-20260101", usage) == pytest.approx(expected, abs=1e-9)
@@ -253,7 +260,9 @@ async def test_every_change_is_an_event_in_order_and_resumable(engine):
     kinds = [e.kind for e in seen]
     for kind in ["agent.created", "task.updated", "message.created", "agent.deleted"]:
         assert kind in kinds
-    assert kinds.index("agent.created") < kinds.index("message.created") < kinds.index("agent.deleted")
+    assert (
+        kinds.index("agent.created") < kinds.index("message.created") < kinds.index("agent.deleted")
+    )
 
     middle = seen[len(seen) // 2].seq
     resumed = []
@@ -285,7 +294,9 @@ async def test_a_sim_agent_can_run_the_api_loop_behind_a_simulated_model(engine,
     await engine.create_agent(
         AgentSpec(name="looped", cwd=str(tmp_path), config={"loop": "api", "speed": 50, "seed": 3})
     )
-    run = await engine.wait_run((await engine.send("looped", RunRequest(prompt="look around"))).id, 20)
+    run = await engine.wait_run(
+        (await engine.send("looped", RunRequest(prompt="look around"))).id, 20
+    )
     assert run.status == "completed", run.error
     assert run.usage.output_tokens > 0 and run.cost_usd and run.cost_usd > 0
     assert engine.get_agent("looped").context_tokens > 0

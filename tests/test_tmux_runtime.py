@@ -302,7 +302,7 @@ async def test_working_but_silent_is_flagged_stalled(fleet: Engine, tmp_path: Pa
 
 async def test_cancelled_run_interrupts_the_cli(fleet: Engine, tmp_path: Path) -> None:
     log = tmp_path / "fake.log"
-    agent = await fleet.create_agent(
+    await fleet.create_agent(
         AgentSpec(name="fk", runtime="tmux", command=fake_command(log, work=30), cwd=str(tmp_path))
     )
     await until(lambda: fleet.get_agent("fk").status == "idle", 5, "idle")

@@ -175,13 +175,13 @@ class BoardMixin:
                 prompt += f"\n\n{task.spec}"
             await self.send(agent.name, RunRequest(prompt=prompt, task_id=task.id))
 
-    async def _task_dispatched(self: Engine, run) -> None:  # noqa: ANN001
+    async def _task_dispatched(self: Engine, run) -> None:
         task = self._tasks.get(run.task_id)
         if task is not None and task.status != "dispatched":
             task.status = "dispatched"
             await self._save_tasks(task)
 
-    async def _task_run_finished(self: Engine, run) -> None:  # noqa: ANN001
+    async def _task_run_finished(self: Engine, run) -> None:
         task = self._tasks.get(run.task_id)
         if task is None:
             return

@@ -155,7 +155,9 @@ class Engine(BoardMixin, MailMixin):
                     gate.resolution = "interrupted: the engine restarted"
                     gate.resolved_at = utcnow()
                     statements.append(self._gate_row(gate))
-                    events.append(self.events.make("gate.updated", gate.id, gate.model_dump(mode="json")))
+                    events.append(
+                        self.events.make("gate.updated", gate.id, gate.model_dump(mode="json"))
+                    )
         for agent in self._agents.values():
             agent.current_run_id = None
             if agent.status in ("working", "waiting", "starting"):
@@ -217,11 +219,11 @@ class Engine(BoardMixin, MailMixin):
 
     @staticmethod
     def _agent_row(agent: Agent, raw: str | None = None) -> Statement:
-        return (
+        sql = (
             "INSERT INTO agents (id, name, data) VALUES (?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET name=excluded.name, data=excluded.data",
-            (agent.id, agent.name, raw or _dump(agent)),
+            "ON CONFLICT(id) DO UPDATE SET name=excluded.name, data=excluded.data"
         )
+        return (sql, (agent.id, agent.name, raw or _dump(agent)))
 
     @staticmethod
     def _run_row(run: Run, raw: str | None = None) -> Statement:
@@ -232,7 +234,10 @@ class Engine(BoardMixin, MailMixin):
 
     @staticmethod
     def _task_row(task: Task, raw: str | None = None) -> Statement:
-        return ("INSERT OR REPLACE INTO tasks (id, data) VALUES (?, ?)", (task.id, raw or _dump(task)))
+        return (
+            "INSERT OR REPLACE INTO tasks (id, data) VALUES (?, ?)",
+            (task.id, raw or _dump(task)),
+        )
 
     @staticmethod
     def _message_row(message: Message, raw: str | None = None) -> Statement:
@@ -243,7 +248,10 @@ class Engine(BoardMixin, MailMixin):
 
     @staticmethod
     def _gate_row(gate: Gate, raw: str | None = None) -> Statement:
-        return ("INSERT OR REPLACE INTO gates (id, data) VALUES (?, ?)", (gate.id, raw or _dump(gate)))
+        return (
+            "INSERT OR REPLACE INTO gates (id, data) VALUES (?, ?)",
+            (gate.id, raw or _dump(gate)),
+        )
 
     async def _commit(self, statements: list[Statement], events: list[Event]) -> None:
         """Write rows and events in one transaction; publish the events after it."""
@@ -360,7 +368,8 @@ class Engine(BoardMixin, MailMixin):
             runs = {r for r in self._dirty_runs if r % slices == turn}
             self._dirty_runs -= runs
             agents = {
-                a for a in self._dirty_agents
+                a
+                for a in self._dirty_agents
                 if a in self._urgent_agents or _slot(a, slices) == turn
             }
             self._dirty_agents -= agents
@@ -410,7 +419,9 @@ class Engine(BoardMixin, MailMixin):
         if spec.name in self._by_name:
             raise Conflict(f"an agent named {spec.name!r} already exists")
         parent_id = self.get_agent(spec.parent).id if spec.parent else None
-        self._runtime(spec.runtime)  # an unknown or unavailable runtime fails here, before any write
+        self._runtime(
+            spec.runtime
+        )  # an unknown or unavailable runtime fails here, before any write
         if spec.runtime == "tmux" and not spec.command:
             raise Invalid("a tmux agent needs --command (the program to run)")
         cwd = spec.cwd
@@ -475,13 +486,14 @@ class Engine(BoardMixin, MailMixin):
         for name in ("tmux",):  # runtimes that keep things outside the engine
             try:
                 runtime = self._runtime(name)
-            except Exception:  # tmux not installed: nothing of it to reconcile
+            except Exception as exc:  # noqa: BLE001 - tmux missing: nothing to reconcile
+                log.debug("no %s runtime to reconcile: %s", name, exc)
                 continue
             reconcile = getattr(runtime, "reconcile", None)
             if reconcile is not None:
                 try:
                     removed = await reconcile(known)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a failed clean-up must not stop the engine
                     log.warning("%s reconcile failed: %s", name, exc)
                     continue
                 if removed:
@@ -555,7 +567,7 @@ class Engine(BoardMixin, MailMixin):
             worker.cancel()
         try:
             await self._runtime(agent.runtime).delete(handle)
-        except Exception as exc:  # the record goes regardless; say why the runtime balked
+        except Exception as exc:  # noqa: BLE001 - the record goes regardless; log why
             log.warning("runtime delete of %s: %s", agent.name, exc)
         for gate in list(self._gates.values()):
             if gate.agent_id == agent.id and gate.status == "pending":
@@ -792,17 +804,30 @@ class Engine(BoardMixin, MailMixin):
         if result is not None:
             statements.append(
                 (
-                    "INSERT INTO results (id, agent_id, agent_name, created_at, text, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (result.id, result.agent_id, result.agent_name, result.created_at.isoformat(),
-                     result.text, _dump(result)),
+                    (
+                        "INSERT INTO results (id, agent_id, agent_name, created_at, text, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?)"
+                    ),
+                    (
+                        result.id,
+                        result.agent_id,
+                        result.agent_name,
+                        result.created_at.isoformat(),
+                        result.text,
+                        _dump(result),
+                    ),
                 )
             )
-            events.append(self.events.make("result.created", result.id, result.model_dump(mode="json")))
+            events.append(
+                self.events.make("result.created", result.id, result.model_dump(mode="json"))
+            )
         if agent is not None and handle is not None:
             agent.current_run_id = None
             runtime = self._runtime(agent.runtime)
-            if not getattr(runtime, "manages_status", False) and agent.status not in ("error", "stopped"):
+            if not getattr(runtime, "manages_status", False) and agent.status not in (
+                "error",
+                "stopped",
+            ):
                 if status == "failed":
                     handle.set_status("idle", "event", f"run {run.id} failed: {outcome.error}")
                 else:
@@ -861,7 +886,9 @@ class Engine(BoardMixin, MailMixin):
             params.append(f"%{query}%")
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
-        return [ContextResult.model_validate_json(r[0]) for r in await self.store.fetchall(sql, params)]
+        return [
+            ContextResult.model_validate_json(r[0]) for r in await self.store.fetchall(sql, params)
+        ]
 
     # -- terminal-ish ----------------------------------------------------------
 

@@ -38,8 +38,9 @@ class ModelPrice:
         """USD for one request's usage (a tiered model needs per-request usage)."""
         tier = self.long_prompt
         if tier and usage.prompt_tokens > tier["threshold_tokens"]:
-            rates = ModelPrice(model=self.model, **{k: v for k, v in tier.items()
-                                                     if k != "threshold_tokens"})
+            rates = ModelPrice(
+                model=self.model, **{k: v for k, v in tier.items() if k != "threshold_tokens"}
+            )
             return rates.cost(usage)
         return (
             usage.input_tokens * self.input
@@ -75,8 +76,7 @@ class PriceTable:
         if not model:
             return None
         name = model.strip()
-        if name.startswith("sim:"):
-            name = name[4:]
+        name = name.removeprefix("sim:")
         name = self.aliases.get(name, name)
         if name in self.prices:
             return name

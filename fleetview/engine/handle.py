@@ -39,7 +39,7 @@ class EngineHandle:
         return self._engine.paths.home
 
     @property
-    def paths(self):  # noqa: ANN201 - FleetPaths, for runtimes that keep files
+    def paths(self):
         return self._engine.paths
 
     @property

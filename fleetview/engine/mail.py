@@ -31,9 +31,7 @@ class MailMixin:
     ) -> list[Message]:
         messages = sorted(self._messages.values(), key=lambda m: m.id, reverse=True)
         if recipient is not None:
-            messages = [
-                m for m in messages if m.recipient == recipient or recipient in m.members
-            ]
+            messages = [m for m in messages if m.recipient == recipient or recipient in m.members]
         if unread_only:
             messages = [m for m in messages if m.read_at is None]
         return messages[:limit] if limit is not None else messages
@@ -67,7 +65,9 @@ class MailMixin:
             raise NotFound(f"unknown recipient {recipient!r}: no such agent")
         return [recipient]
 
-    async def send_message(self: Engine, spec: MessageSpec, thread_id: int | None = None) -> Message:
+    async def send_message(
+        self: Engine, spec: MessageSpec, thread_id: int | None = None
+    ) -> Message:
         members = self._members(spec.to)
         if spec.sender != HUMAN and spec.sender not in self._by_name:
             raise NotFound(f"unknown sender {spec.sender!r}")
@@ -96,16 +96,27 @@ class MailMixin:
         to = original.sender if original.sender != sender else original.recipient
         if to != HUMAN and not to.startswith("@") and to not in self._by_name:
             raise Conflict(f"cannot reply: agent {to!r} no longer exists")
-        subject = original.subject if original.subject.startswith("Re: ") else f"Re: {original.subject}"
+        subject = (
+            original.subject if original.subject.startswith("Re: ") else f"Re: {original.subject}"
+        )
         message = await self.send_message(
-            MessageSpec(to=to, subject=subject[:300], body=body, sender=sender,
-                        priority=original.priority if original.priority != "urgent" else "high"),
+            MessageSpec(
+                to=to,
+                subject=subject[:300],
+                body=body,
+                sender=sender,
+                priority=original.priority if original.priority != "urgent" else "high",
+            ),
             thread_id=original.thread_id,
         )
         if original.read_at is None and sender == HUMAN:
             await self.mark_read(original.id)
         gate_id = original.payload.get("gate_id")
-        if gate_id is not None and gate_id in self._gates and self._gates[gate_id].status == "pending":
+        if (
+            gate_id is not None
+            and gate_id in self._gates
+            and self._gates[gate_id].status == "pending"
+        ):
             await self.resolve_gate(gate_id, body.strip())
         return message
 
@@ -144,7 +155,9 @@ class MailMixin:
         await self._close_gate(gate, choice)
         return gate
 
-    async def _close_gate(self: Engine, gate: Gate, resolution: str, status: str = "resolved") -> None:
+    async def _close_gate(
+        self: Engine, gate: Gate, resolution: str, status: str = "resolved"
+    ) -> None:
         gate.status = status  # type: ignore[assignment]
         gate.resolution = resolution
         gate.resolved_at = utcnow()
@@ -165,7 +178,9 @@ class MailMixin:
         for gate in self.list_gates("pending"):
             if gate.agent_id == agent_id and gate.id in self._gate_waiters:
                 answer = " ".join(k for k in keys if k.lower() not in ("enter", "c-m"))
-                await self.resolve_gate(gate.id, answer or (gate.options[0] if gate.options else ""))
+                await self.resolve_gate(
+                    gate.id, answer or (gate.options[0] if gate.options else "")
+                )
                 return True
         return False
 
@@ -191,8 +206,13 @@ class MailMixin:
         body = "\n".join(f"{i}. {option}" for i, option in enumerate(options, 1))
         await self.send_message(
             MessageSpec(
-                to=HUMAN, sender=agent.name, type="decision_gate", priority="high",
-                subject=question[:300], body=body, payload={"gate_id": gate.id},
+                to=HUMAN,
+                sender=agent.name,
+                type="decision_gate",
+                priority="high",
+                subject=question[:300],
+                body=body,
+                payload={"gate_id": gate.id},
             )
         )
         try:
@@ -200,8 +220,9 @@ class MailMixin:
         finally:
             self._gate_waiters.pop(gate.id, None)
         if agent.status == "waiting":
-            handle.set_status(previous if previous != "waiting" else "working", "event",
-                              f"answered: {answer}")
+            handle.set_status(
+                previous if previous != "waiting" else "working", "event", f"answered: {answer}"
+            )
         return answer
 
     async def _agent_message(
@@ -211,8 +232,14 @@ class MailMixin:
         if agent is None:
             return
         await self.send_message(
-            MessageSpec(to=HUMAN, sender=agent.name, subject=subject[:300] or "(no subject)",
-                        body=body, type=type, priority=priority)  # type: ignore[arg-type]
+            MessageSpec(
+                to=HUMAN,
+                sender=agent.name,
+                subject=subject[:300] or "(no subject)",
+                body=body,
+                type=type,
+                priority=priority,
+            )  # type: ignore[arg-type]
         )
 
 

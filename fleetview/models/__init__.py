@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetview.models.domain import *  # noqa: F403
+from fleetview.models.domain import *
 from fleetview.models.domain import (  # noqa: F401  (explicit for type checkers)
     AGENT_STATUSES,
     COLUMNS,

@@ -26,7 +26,13 @@ MessageType = Literal[
     "status", "dispatch", "worker_done", "merge_ready", "escalation", "handoff", "decision_gate"
 ]
 MESSAGE_TYPES: tuple[str, ...] = (
-    "status", "dispatch", "worker_done", "merge_ready", "escalation", "handoff", "decision_gate",
+    "status",
+    "dispatch",
+    "worker_done",
+    "merge_ready",
+    "escalation",
+    "handoff",
+    "decision_gate",
 )
 Priority = Literal["normal", "high", "urgent"]
 GateStatus = Literal["pending", "resolved", "timeout"]
@@ -44,9 +50,7 @@ def utcnow() -> datetime:
 def check_name(name: str) -> str:
     """Refuse names that could smuggle shell or tmux syntax, in one line."""
     if not NAME_PATTERN.match(name or ""):
-        raise ValueError(
-            f"invalid name {name!r}: use 1-64 of letters, digits, '.', '_' or '-'"
-        )
+        raise ValueError(f"invalid name {name!r}: use 1-64 of letters, digits, '.', '_' or '-'")
     if name.startswith(("-", ".")):
         raise ValueError(f"invalid name {name!r}: must not start with '-' or '.'")
     return name

@@ -49,7 +49,7 @@ class RunInput:
         parts = []
         for result in self.context:
             parts.append(
-                f"<context from=\"{result.agent_name}\" result=\"{result.id}\">\n"
+                f'<context from="{result.agent_name}" result="{result.id}">\n'
                 f"{result.text}\n</context>"
             )
         parts.append(self.run.prompt)

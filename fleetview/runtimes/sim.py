@@ -29,11 +29,31 @@ from fleetview.runtimes.base import AgentHandle, RunInput, RunOutcome
 LABEL = "[simulated]"
 
 TOOLS = [
-    ("Read", ["src/app.py", "README.md", "tests/test_api.py", "pyproject.toml", "src/models.py",
-              "docs/design.md", "src/server/routes.py", "package.json"]),
+    (
+        "Read",
+        [
+            "src/app.py",
+            "README.md",
+            "tests/test_api.py",
+            "pyproject.toml",
+            "src/models.py",
+            "docs/design.md",
+            "src/server/routes.py",
+            "package.json",
+        ],
+    ),
     ("Grep", ["'def handle_'", "'TODO'", "'class .*Error'", "'async def'", "'import httpx'"]),
-    ("Bash", ["pytest -q tests/", "ruff check .", "git diff --stat", "npm test", "mypy src/",
-              "git log --oneline -5"]),
+    (
+        "Bash",
+        [
+            "pytest -q tests/",
+            "ruff check .",
+            "git diff --stat",
+            "npm test",
+            "mypy src/",
+            "git log --oneline -5",
+        ],
+    ),
     ("Edit", ["src/app.py", "src/models.py", "tests/test_api.py", "src/server/routes.py"]),
     ("Write", ["src/feature.py", "tests/test_feature.py", "docs/notes.md"]),
 ]
@@ -153,7 +173,9 @@ class SimRuntime:
             bad_left = int(state.get("bad_schema_left", config.get("bad_schema_runs", 0)))
             if bad_left > 0:
                 data = {key: {"unexpected": True} for key in data}  # wrong type for every field
-                await handle.save_state({"context_tokens": prompt_tokens, "bad_schema_left": bad_left - 1})
+                await handle.save_state(
+                    {"context_tokens": prompt_tokens, "bad_schema_left": bad_left - 1}
+                )
         summary = f"{LABEL} Done: {job.run.prompt.splitlines()[0][:100]}"
         text = (
             f"{summary}\n\n"
@@ -165,7 +187,9 @@ class SimRuntime:
         return RunOutcome(status="completed", text=text, data=data, stop_reason="end_turn")
 
     async def send_keys(self, handle: AgentHandle, keys: list[str]) -> None:
-        raise Invalid(f"agent {handle.agent.name!r} is not waiting for input (sim agents take keys only then)")
+        raise Invalid(
+            f"agent {handle.agent.name!r} is not waiting for input (sim agents take keys only then)"
+        )
 
     async def logs(self, handle: AgentHandle, lines: int) -> list[str] | None:
         return None

@@ -118,7 +118,7 @@ class Store:
             # commit's latency. aiosqlite has no public call for this; `_execute`
             # is its own queueing primitive (aiosqlite is pinned below 0.23).
             await self._write._execute(_apply, self._write._conn, _group(batch.statements))
-        except Exception as exc:  # a full disk, a locked file: fail the waiters, keep going
+        except Exception as exc:  # noqa: BLE001 - a full disk, a locked file: fail the waiters, go on
             log.error("store commit failed: %s", exc)
             for waiter in batch.waiters:
                 if not waiter.done():
@@ -144,11 +144,11 @@ class Store:
 
     async def fetch_json(self, table: str) -> list[dict[str, Any]]:
         """Every row of an entity table, as the dicts that were stored."""
-        rows = await self.fetchall(f"SELECT data FROM {table}")  # noqa: S608 (table is ours)
+        rows = await self.fetchall(f"SELECT data FROM {table}")
         return [json.loads(row[0]) for row in rows]
 
     async def max_id(self, table: str, column: str = "id") -> int:
-        rows = await self.fetchall(f"SELECT COALESCE(MAX({column}), 0) FROM {table}")  # noqa: S608
+        rows = await self.fetchall(f"SELECT COALESCE(MAX({column}), 0) FROM {table}")
         return int(rows[0][0])
 
 
