@@ -36,14 +36,32 @@ async def gather_batched(coros: list, size: int = 64) -> None:
 
 async def seed(url: str, token: str, agents: int, tasks: int, messages: int) -> None:
     async with FleetClient(url, token) as c:
-        await gather_batched([c.create_agent(AgentSpec(name=f"a{i:04d}", model="claude-haiku-5-5",
-                                                       config={"speed": 1.0, "seed": i}))
-                              for i in range(agents)])
-        await gather_batched([c.add_task(TaskSpec(title=f"task {i}", column=("plan", "build", "review", "ship")[i % 4]))
-                              for i in range(tasks)])
-        await gather_batched([c.send_message(MessageSpec(to="human", sender=f"a{i % agents:04d}",
-                                                         subject=f"message {i}"))
-                              for i in range(messages)])
+        await gather_batched(
+            [
+                c.create_agent(
+                    AgentSpec(
+                        name=f"a{i:04d}", model="claude-haiku-5-5", config={"speed": 1.0, "seed": i}
+                    )
+                )
+                for i in range(agents)
+            ]
+        )
+        await gather_batched(
+            [
+                c.add_task(
+                    TaskSpec(title=f"task {i}", column=("plan", "build", "review", "ship")[i % 4])
+                )
+                for i in range(tasks)
+            ]
+        )
+        await gather_batched(
+            [
+                c.send_message(
+                    MessageSpec(to="human", sender=f"a{i % agents:04d}", subject=f"message {i}")
+                )
+                for i in range(messages)
+            ]
+        )
 
 
 class Pty:
@@ -54,8 +72,14 @@ class Pty:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
         self.start = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "fleetview"], stdin=slave, stdout=slave,
-                                     stderr=slave, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fleetview"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
         os.close(slave)
         self.chunks: list[tuple[float, int]] = []
         self.recent: list[tuple[float, bytes]] = []  # (time, bytes) of the last few seconds
@@ -146,8 +170,12 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--home", type=Path, default=None,
-                        help="keep the seeded fleet here and reuse it next time (seeding takes ~2 min)")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="keep the seeded fleet here and reuse it next time (seeding takes ~2 min)",
+    )
     parser.add_argument("--keys-only", action="store_true", help="skip the busy/idle phases")
     args = parser.parse_args()
     n_agents, n_tasks, n_msgs = (int(x * args.scale) for x in (500, 2000, 20000))
@@ -167,7 +195,9 @@ def main() -> int:
             print(f"reusing the fleet in {home}")
         else:
             asyncio.run(seed(url, token, n_agents, n_tasks, n_msgs))
-            print(f"seeded {n_agents} agents, {n_tasks} tasks, {n_msgs} messages in {time.monotonic() - t:.1f} s")
+            print(
+                f"seeded {n_agents} agents, {n_tasks} tasks, {n_msgs} messages in {time.monotonic() - t:.1f} s"
+            )
         tui = Pty()
         while b"live" not in tui.text and time.monotonic() - tui.start < 30:
             time.sleep(0.01)
@@ -181,7 +211,7 @@ def main() -> int:
         # text that only the new view draws, so the frame that shows it can be told apart
         markers = {b"1": b"Context", b"2": b"folded", b"3": b"unread for", b"4": b"cost / hour"}
         for i in range(20):  # 2 3 4 1 2 ...: each key changes the view (the TUI starts on 1)
-            key = b"2341"[i % 4:i % 4 + 1]
+            key = b"2341"[i % 4 : i % 4 + 1]
             latency = tui.frame_showing(tui.send(key), markers[key]) or 2.0
             time.sleep(0.3)
             keys["view switch"].append(latency)
@@ -196,16 +226,24 @@ def main() -> int:
         time.sleep(0.5)
         for name, values in keys.items():
             print(f"{name:16s} p50 {pct(values, 0.5):6.1f} ms  p95 {pct(values, 0.95):6.1f} ms")
-        print("  view switch by key: " + "  ".join(
-            f"{k}: {pct(v, 0.5):.0f}/{max(v) * 1000:.0f} ms" for k, v in sorted(by_view.items())))
+        print(
+            "  view switch by key: "
+            + "  ".join(
+                f"{k}: {pct(v, 0.5):.0f}/{max(v) * 1000:.0f} ms" for k, v in sorted(by_view.items())
+            )
+        )
         if args.keys_only:
             tui.stop()
             return 0
 
         async def busy() -> None:
             async with FleetClient(url, token) as c:
-                await gather_batched([c.send(f"a{i:04d}", RunRequest(prompt="work for a while"))
-                                      for i in range(min(100, n_agents))])
+                await gather_batched(
+                    [
+                        c.send(f"a{i:04d}", RunRequest(prompt="work for a while"))
+                        for i in range(min(100, n_agents))
+                    ]
+                )
 
         asyncio.run(busy())
         time.sleep(1)

@@ -25,8 +25,12 @@ WARMUP = 10.0
 async def render(url: str, token: str, home: Path) -> None:
     async with FleetClient(url, token) as client:
         await seed(client, speed=2.0, workspace=make_workspace(home))
-    app = FleetviewApp(FleetClient(url, token), background=[lambda c: drive(c, interval=1.0)],
-                       banner="demo (simulated)", home=home)
+    app = FleetviewApp(
+        FleetClient(url, token),
+        background=[lambda c: drive(c, interval=1.0)],
+        banner="demo (simulated)",
+        home=home,
+    )
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.sleep(WARMUP)
         for key, name in (("1", "agents"), ("2", "board"), ("3", "inbox"), ("4", "meters")):

@@ -22,8 +22,15 @@ async def test_hostile_output_renders_inert() -> None:
     planner.detail = "Bash(\x1b]0;pwned\x07ls \x1b[2J)"
     app = FleetviewApp(snapshot=snapshot, clock=frozen_clock)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.state.apply(Event(seq=101, ts=FROZEN_NOW + timedelta(seconds=1), kind="agent.output",
-                              entity_id=planner.id, data={"text": HOSTILE, "stream": "text"}))
+        app.state.apply(
+            Event(
+                seq=101,
+                ts=FROZEN_NOW + timedelta(seconds=1),
+                kind="agent.output",
+                entity_id=planner.id,
+                data={"text": HOSTILE, "stream": "text"},
+            )
+        )
         await pilot.pause()
         agents_svg = app.export_screenshot()
         await pilot.press("enter")

@@ -12,8 +12,9 @@ from fleetview.tui.state import AgentOutput, FleetState, age, cost_text, meter
 
 
 def event(seq: int, kind: str, entity: str, data: dict, seconds: float = 0) -> Event:
-    return Event(seq=seq, ts=FROZEN_NOW + timedelta(seconds=seconds), kind=kind,
-                 entity_id=entity, data=data)
+    return Event(
+        seq=seq, ts=FROZEN_NOW + timedelta(seconds=seconds), kind=kind, entity_id=entity, data=data
+    )
 
 
 def loaded() -> FleetState:
@@ -48,13 +49,23 @@ def test_needs_you_lists_gates_and_waiting_agents_without_gates() -> None:
     assert [(n.kind, n.who) for n in needs] == [("gate", "builder-2")]
     scout = state.agents["a05"].model_copy(update={"status": "waiting", "detail": "a question"})
     state.apply(event(101, "agent.updated", "a05", scout.model_dump(mode="json")))
-    assert [(n.kind, n.who) for n in state.needs_you()] == [("gate", "builder-2"), ("agent", "scout")]
+    assert [(n.kind, n.who) for n in state.needs_you()] == [
+        ("gate", "builder-2"),
+        ("agent", "scout"),
+    ]
 
 
 def test_output_is_sanitised_and_split_into_lines() -> None:
     state = loaded()
     state.apply(event(101, "agent.output", "a00", {"text": "hel", "stream": "text"}))
-    state.apply(event(102, "agent.output", "a00", {"text": "lo\x1b[2J\x1b]0;pwned\x07\nnext", "stream": "text"}))
+    state.apply(
+        event(
+            102,
+            "agent.output",
+            "a00",
+            {"text": "lo\x1b[2J\x1b]0;pwned\x07\nnext", "stream": "text"},
+        )
+    )
     out = state.outputs["a00"]
     assert list(out.lines) == ["hello"] and out.partial == "next" and out.total == 1
     assert out.since(0) == ["hello"] and out.since(1) == []
@@ -75,7 +86,9 @@ def test_cost_per_hour_over_the_last_ten_minutes() -> None:
     agent = state.agents["a00"]
     for minute in range(1, 21):
         agent = agent.model_copy(update={"cost_usd": (agent.cost_usd or 0) + 0.1})
-        state.apply(event(100 + minute, "agent.updated", "a00", agent.model_dump(mode="json"), minute * 60))
+        state.apply(
+            event(100 + minute, "agent.updated", "a00", agent.model_dump(mode="json"), minute * 60)
+        )
     now = (FROZEN_NOW + timedelta(minutes=20)).timestamp()
     assert abs(state.cost_per_hour(now) - 6.0) < 0.01  # $0.10 a minute
     assert abs(state.total_cost()[0] - base - 2.0) < 1e-9
@@ -92,5 +105,7 @@ def test_formatting() -> None:
 
 
 def test_state_and_models_import_without_textual() -> None:
-    code = "import sys, fleetview.tui.state, fleetview.tui.sample; assert 'textual' not in sys.modules"
+    code = (
+        "import sys, fleetview.tui.state, fleetview.tui.sample; assert 'textual' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -88,7 +88,10 @@ class FleetviewApp(App[int]):
 
     TITLE = "fleetview"
     CSS_PATH: ClassVar[list[str | Path]] = [  # type: ignore[misc]
-        STYLES / "global.tcss", STYLES / "main.tcss", STYLES / "detail.tcss", STYLES / "dialogs.tcss",
+        STYLES / "global.tcss",
+        STYLES / "main.tcss",
+        STYLES / "detail.tcss",
+        STYLES / "dialogs.tcss",
     ]
     COMMANDS = App.COMMANDS | {BindingsProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -147,7 +150,9 @@ class FleetviewApp(App[int]):
             yield InboxView(id="inbox", classes="view")
             yield MetersView(id="meters", classes="view")
         yield Input(placeholder="filter (esc clears)", id="filter")
-        yield Input(placeholder=":agents :board :inbox :meters :new :compose :theme NAME :q", id="cmdline")
+        yield Input(
+            placeholder=":agents :board :inbox :meters :new :compose :theme NAME :q", id="cmdline"
+        )
         yield KeyBar(id="keybar")
 
     def now(self) -> datetime:
@@ -318,7 +323,9 @@ class FleetviewApp(App[int]):
             self._topbar = key
             # the tabs are as wide as their text: a layout pass only when that width changes
             tabs_line = self.query_one("#tabs", Line)
-            tabs_line.show(tabs, layout=tabs_line._text is None or len(tabs_line._text) != len(tabs))
+            tabs_line.show(
+                tabs, layout=tabs_line._text is None or len(tabs_line._text) != len(tabs)
+            )
             self.query_one("#status", Line).show(status)
 
     # ---- app actions -------------------------------------------------------------------
@@ -546,12 +553,16 @@ class FleetviewApp(App[int]):
         self.engine(lambda c: c.move_task(task_id, column))
 
     def assign_task(self, task_id: int) -> None:
-        choices = [("", "(nobody)")] + [(a.name, f"{a.name}  {a.status}") for a, _ in self.state.agent_tree()]
+        choices = [("", "(nobody)")] + [
+            (a.name, f"{a.name}  {a.status}") for a, _ in self.state.agent_tree()
+        ]
 
         def picked(name: str | None) -> None:
             if name is not None:
-                self.engine(lambda c: c.assign_task(task_id, name or None),
-                            f"task #{task_id} → {name or 'nobody'}")
+                self.engine(
+                    lambda c: c.assign_task(task_id, name or None),
+                    f"task #{task_id} → {name or 'nobody'}",
+                )
 
         self.push_screen(PickScreen(f"Assign task #{task_id} to", choices), picked)
 
@@ -564,7 +575,9 @@ class FleetviewApp(App[int]):
 
         def picked(dep: str | None) -> None:
             if dep:
-                self.engine(lambda c: c.add_dep(task_id, int(dep)), f"#{task_id} now waits for #{dep}")
+                self.engine(
+                    lambda c: c.add_dep(task_id, int(dep)), f"#{task_id} now waits for #{dep}"
+                )
 
         self.push_screen(PickScreen(f"Task #{task_id} depends on", choices), picked)
 
@@ -588,7 +601,9 @@ class FleetviewApp(App[int]):
                 self.engine(lambda c: c.resolve_gate(gate_id, answer), f"answered: {answer}")
 
         if need.options:
-            self.push_screen(PickScreen(one_line(need.text, 70), gate_choices(need.options)), answered)
+            self.push_screen(
+                PickScreen(one_line(need.text, 70), gate_choices(need.options)), answered
+            )
         else:
             self.push_screen(TextPromptScreen(one_line(need.text, 70), "answer"), answered)
 
@@ -611,7 +626,9 @@ class FleetviewApp(App[int]):
             if body:
                 self.engine(lambda c: c.reply(message_id, body), "reply sent")
 
-        self.push_screen(TextPromptScreen(f"Reply to: {one_line(subject, 60)}", "your reply"), entered)
+        self.push_screen(
+            TextPromptScreen(f"Reply to: {one_line(subject, 60)}", "your reply"), entered
+        )
 
     def mark_read(self, message_id: int) -> None:
         self.engine(lambda c: c.mark_read(message_id))

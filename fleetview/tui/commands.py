@@ -7,10 +7,19 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 VIEW_WORDS = {
-    "agents": "agents", "a": "agents", "1": "agents",
-    "board": "board", "b": "board", "2": "board",
-    "inbox": "inbox", "i": "inbox", "mail": "inbox", "3": "inbox",
-    "meters": "meters", "m": "meters", "4": "meters",
+    "agents": "agents",
+    "a": "agents",
+    "1": "agents",
+    "board": "board",
+    "b": "board",
+    "2": "board",
+    "inbox": "inbox",
+    "i": "inbox",
+    "mail": "inbox",
+    "3": "inbox",
+    "meters": "meters",
+    "m": "meters",
+    "4": "meters",
 }
 
 
@@ -62,8 +71,12 @@ class BindingsProvider(Provider):
         for description, key, action, node in self._commands():
             score = matcher.match(description)
             if score > 0:
-                yield Hit(score, matcher.highlight(description), partial(self._run, action, node),
-                          help=f"key: {key}")
+                yield Hit(
+                    score,
+                    matcher.highlight(description),
+                    partial(self._run, action, node),
+                    help=f"key: {key}",
+                )
 
     def _run(self, action: str, node: object) -> None:
         self.app.call_later(self.app.run_action, action, node)  # type: ignore[arg-type]

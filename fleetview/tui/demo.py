@@ -44,8 +44,8 @@ tool calls are read-only (ls, pwd, wc) and run in the demo's workspace."""
 
 WORKSPACE_FILES = {
     "README.md": "# demo-app\n\nA made-up project for `fleetview demo` (nothing here is real).\n",
-    "src/app.py": "def handle(request):\n    return {\"ok\": True}\n",
-    "tests/test_app.py": "from src.app import handle\n\n\ndef test_ok():\n    assert handle({})[\"ok\"]\n",
+    "src/app.py": 'def handle(request):\n    return {"ok": True}\n',
+    "tests/test_app.py": 'from src.app import handle\n\n\ndef test_ok():\n    assert handle({})["ok"]\n',
 }
 
 TASKS = [
@@ -107,45 +107,83 @@ async def seed(client: FleetClient, speed: float = 1.0, workspace: Path | None =
     for name, model, config in AGENTS:
         api_loop = workspace is not None and name in API_LOOP
         await client.create_agent(
-            AgentSpec(name=name, runtime="sim", model=model,
-                      prompt=f"You are {name}, part of a small product team. [simulated]",
-                      cwd=str(workspace) if api_loop else None,
-                      config={"speed": speed, **config, **({"loop": "api"} if api_loop else {})})
+            AgentSpec(
+                name=name,
+                runtime="sim",
+                model=model,
+                prompt=f"You are {name}, part of a small product team. [simulated]",
+                cwd=str(workspace) if api_loop else None,
+                config={"speed": speed, **config, **({"loop": "api"} if api_loop else {})},
+            )
         )
     child, parent, config = CHILD
     await client.spawn_agent(parent, AgentSpec(name=child, config=config))
     ids: list[int] = []
     for title, column, deps, assignee in TASKS:
         task = await client.add_task(
-            TaskSpec(title=title, column="plan" if column == "done" else column,  # type: ignore[arg-type]
-                     deps=[ids[d] for d in deps], assignee=None if column == "done" else assignee)
+            TaskSpec(
+                title=title,
+                column="plan" if column == "done" else column,  # type: ignore[arg-type]
+                deps=[ids[d] for d in deps],
+                assignee=None if column == "done" else assignee,
+            )
         )
         if column == "done":  # finished work: moving a card to done completes it
             task = await client.move_task(task.id, "done")
         ids.append(task.id)
-    await client.send_message(MessageSpec(
-        to="@all", subject="Sprint goal: ship 0.2 by Friday",
-        body="Endpoints, board UI and migrations first; reviews as they land.", type="dispatch"))
-    await client.send_message(MessageSpec(
-        to="human", sender="security", type="escalation", priority="urgent",
-        subject="Token found in a log line: rotate it?",
-        body="[simulated] builder-api printed an API token in its output. Rotate it and purge the log?"))
-    await client.send_message(MessageSpec(
-        to="human", sender="docs", type="handoff", priority="high",
-        subject="Docs need a reviewer", body="[simulated] The CLI docs are ready for a look."))
-    await client.send_message(MessageSpec(
-        to="human", sender="planner", type="status", subject="Plan posted to the board",
-        body="[simulated] Twenty cards across plan/build/review/ship."))
+    await client.send_message(
+        MessageSpec(
+            to="@all",
+            subject="Sprint goal: ship 0.2 by Friday",
+            body="Endpoints, board UI and migrations first; reviews as they land.",
+            type="dispatch",
+        )
+    )
+    await client.send_message(
+        MessageSpec(
+            to="human",
+            sender="security",
+            type="escalation",
+            priority="urgent",
+            subject="Token found in a log line: rotate it?",
+            body="[simulated] builder-api printed an API token in its output. Rotate it and purge the log?",
+        )
+    )
+    await client.send_message(
+        MessageSpec(
+            to="human",
+            sender="docs",
+            type="handoff",
+            priority="high",
+            subject="Docs need a reviewer",
+            body="[simulated] The CLI docs are ready for a look.",
+        )
+    )
+    await client.send_message(
+        MessageSpec(
+            to="human",
+            sender="planner",
+            type="status",
+            subject="Plan posted to the board",
+            body="[simulated] Twenty cards across plan/build/review/ship.",
+        )
+    )
     # an agent that stops to ask the human: a high ask_rate makes its first step a question
     await client.create_agent(
-        AgentSpec(name="oncall", runtime="sim", model="claude-sonnet-5-5",
-                  prompt="You are on call. [simulated]",
-                  config={"speed": speed, "seed": 13, "ask_rate": 1.0})
+        AgentSpec(
+            name="oncall",
+            runtime="sim",
+            model="claude-sonnet-5-5",
+            prompt="You are on call. [simulated]",
+            config={"speed": speed, "seed": 13, "ask_rate": 1.0},
+        )
     )
     await client.send("oncall", RunRequest(prompt="Clear the stale build artifacts"))
 
 
-async def drive(client: FleetClient, interval: float = 4.0, stop: asyncio.Event | None = None) -> None:
+async def drive(
+    client: FleetClient, interval: float = 4.0, stop: asyncio.Event | None = None
+) -> None:
     """Keep the fleet moving: give an idle agent new work every few seconds."""
     rng = random.Random(42)
     while stop is None or not stop.is_set():
@@ -157,8 +195,11 @@ async def drive(client: FleetClient, interval: float = 4.0, stop: asyncio.Event 
                 agent = rng.choice(idle)
                 await client.send(agent.name, RunRequest(prompt=rng.choice(WORK)))
             if rng.random() < 0.15:
-                tasks = [t for t in await client.list_tasks() if t.column in ("plan", "build", "review", "ship")
-                         and t.status == "completed"]
+                tasks = [
+                    t
+                    for t in await client.list_tasks()
+                    if t.column in ("plan", "build", "review", "ship") and t.status == "completed"
+                ]
                 if tasks:
                     task = rng.choice(tasks)
                     order = ["plan", "build", "review", "ship", "done"]
@@ -201,8 +242,9 @@ def run_demo() -> int:
                 await seed(client, workspace=make_workspace(home))
 
         asyncio.run(seeded())
-        app = FleetviewApp(FleetClient(url, token), background=[drive], banner="demo (simulated)",
-                           home=home)
+        app = FleetviewApp(
+            FleetClient(url, token), background=[drive], banner="demo (simulated)", home=home
+        )
         app.run()
     finally:
         teardown(home)

@@ -66,7 +66,9 @@ class ConfirmScreen(ModalScreen[bool]):
 class TextPromptScreen(ModalScreen[str | None]):
     """One line of text: a prompt for an agent, a reply, a gate answer."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel")
+    ]
 
     def __init__(self, title: str, placeholder: str = "", value: str = "") -> None:
         super().__init__()
@@ -96,7 +98,9 @@ class TextPromptScreen(ModalScreen[str | None]):
 class PickScreen(ModalScreen[str | None]):
     """Choose one of a list (an agent to assign, a task to depend on, a gate option)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="pick.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="pick.cancel")
+    ]
 
     def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -106,8 +110,9 @@ class PickScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Text(self.title_text), classes="dialog-title")
-            yield FleetList(*[Option(Text(label), id=value) for value, label in self.choices],
-                            id="pick-list")
+            yield FleetList(
+                *[Option(Text(label), id=value) for value, label in self.choices], id="pick-list"
+            )
 
     def on_mount(self) -> None:
         self.query_one(FleetList).focus()
@@ -163,8 +168,11 @@ class FormScreen(ModalScreen[Any]):
     def validate(self) -> bool:
         errors = self.errors()
         label = self.query_one("#form-errors", Label)
-        label.update(Text("\n".join(errors), style=theme_style(self.app, "error")) if errors
-                     else Text("ok — enter or ctrl+s to create", style="dim"))
+        label.update(
+            Text("\n".join(errors), style=theme_style(self.app, "error"))
+            if errors
+            else Text("ok — enter or ctrl+s to create", style="dim")
+        )
         self.query_one("#form-ok", Button).disabled = bool(errors)
         return not errors
 
@@ -254,7 +262,9 @@ class NewTaskScreen(FormScreen):
     def fields(self) -> ComposeResult:
         yield Input(placeholder="title", id="f-title")
         yield Input(placeholder="spec (optional)", id="f-spec")
-        yield Select([(c, c) for c in COLUMNS[:4]], value=self.column, allow_blank=False, id="f-column")
+        yield Select(
+            [(c, c) for c in COLUMNS[:4]], value=self.column, allow_blank=False, id="f-column"
+        )
         yield Input(placeholder="assignee (agent name, optional)", id="f-assignee")
 
     def errors(self) -> list[str]:
@@ -291,8 +301,12 @@ class ComposeScreen(FormScreen):
         yield Input(placeholder="to (agent name, @all, @idle, @sim ...)", id="f-to")
         yield Input(placeholder="subject", id="f-subject")
         yield Input(placeholder="body", id="f-body")
-        yield Select([(p, p) for p in ("normal", "high", "urgent")], value="normal",
-                     allow_blank=False, id="f-priority")
+        yield Select(
+            [(p, p) for p in ("normal", "high", "urgent")],
+            value="normal",
+            allow_blank=False,
+            id="f-priority",
+        )
 
     def errors(self) -> list[str]:
         errors: list[str] = []
@@ -307,7 +321,9 @@ class ComposeScreen(FormScreen):
 
     def result(self) -> MessageSpec:
         return MessageSpec(
-            to=self.value("f-to"), subject=self.value("f-subject"), body=self.value("f-body"),
+            to=self.value("f-to"),
+            subject=self.value("f-subject"),
+            body=self.value("f-body"),
             priority=self.value("f-priority") or "normal",  # type: ignore[arg-type]
         )
 
@@ -358,9 +374,11 @@ class ThreadScreen(ModalScreen[None]):
             yield Label(Text(one_line(self.message.subject, 100)), classes="dialog-title")
             with VerticalScroll(id="thread-body"):
                 for message in self.thread:
-                    head = Text(f"{message.sender} → {message.recipient}  ·  {message.type}"
-                                f"  ·  {message.priority}  ·  {message.created_at:%Y-%m-%d %H:%M:%S}",
-                                style="bold")
+                    head = Text(
+                        f"{message.sender} → {message.recipient}  ·  {message.type}"
+                        f"  ·  {message.priority}  ·  {message.created_at:%Y-%m-%d %H:%M:%S}",
+                        style="bold",
+                    )
                     yield Static(head, classes="thread-head")
                     yield Static(Text(sanitize(message.body) or "(no body)"), classes="thread-text")
             yield Label(Text("R: reply    esc: close", style="dim"))
@@ -417,8 +435,10 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
                 yield RichLog(max_lines=200, wrap=False, markup=False, id="detail-tools")
                 yield Label("runs", classes="side-title")
                 yield FleetTable(id="detail-runs")
-        yield Input(placeholder="prompt for this agent (enter sends; s focuses, esc leaves)",
-                    id="detail-prompt")
+        yield Input(
+            placeholder="prompt for this agent (enter sends; s focuses, esc leaves)",
+            id="detail-prompt",
+        )
         yield KeyBar(id="keybar")
 
     def on_mount(self) -> None:
@@ -477,9 +497,13 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
         info = Text()
         info.append(agent.name, style="bold")
         info.append(f"  {agent.runtime} · {short_model(agent.model)} · ")
-        info.append(f"{agent.status} {age(agent.status_at, now)}", style=theme_style(self.app, agent.status))
+        info.append(
+            f"{agent.status} {age(agent.status_at, now)}", style=theme_style(self.app, agent.status)
+        )
         info.append(f" ({agent.status_source})", style="dim")
-        info.append(f"  ·  {cost_text(agent.cost_usd, agent.runtime)}  ·  ctx {meter(agent.context_fraction, 10)}")
+        info.append(
+            f"  ·  {cost_text(agent.cost_usd, agent.runtime)}  ·  ctx {meter(agent.context_fraction, 10)}"
+        )
         info.append(f"  ·  runs {agent.runs}  restarts {agent.restarts}\n")
         info.append(
             f"usage: in {tokens_text(u.input_tokens)} · out {tokens_text(u.output_tokens)} · "
@@ -502,8 +526,17 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
             for run in runs:
                 table.add_row(
                     styled(str(run.id)),
-                    styled(run.status, theme_style(self.app, "failed" if run.status == "failed" else
-                                                    "working" if run.status == "running" else "muted")),
+                    styled(
+                        run.status,
+                        theme_style(
+                            self.app,
+                            "failed"
+                            if run.status == "failed"
+                            else "working"
+                            if run.status == "running"
+                            else "muted",
+                        ),
+                    ),
                     styled(cost_text(run.cost_usd, agent.runtime)),
                     styled(one_line(run.prompt, 60)),
                     key=str(run.id),

@@ -250,7 +250,9 @@ class FleetState:
     def unread_count(self) -> int:
         """Unread messages to the human (cached per seq: the header asks 4 times a second)."""
         if self._unread[0] != self.seq:
-            count = sum(1 for m in self.messages.values() if m.read_at is None and m.recipient == HUMAN)
+            count = sum(
+                1 for m in self.messages.values() if m.read_at is None and m.recipient == HUMAN
+            )
             self._unread = (self.seq, count)
         return self._unread[1]
 
@@ -264,8 +266,13 @@ class FleetState:
             if gate.agent_id:
                 gated.add(gate.agent_id)
             rows.append(
-                NeedsYou("gate", str(gate.id), gate.agent_name or "-", sanitize(gate.question),
-                         list(gate.options))
+                NeedsYou(
+                    "gate",
+                    str(gate.id),
+                    gate.agent_name or "-",
+                    sanitize(gate.question),
+                    list(gate.options),
+                )
             )
         for agent, _ in self.agent_tree():
             if agent.status == "waiting" and agent.id not in gated:
@@ -273,8 +280,11 @@ class FleetState:
         return rows
 
     def runs_of(self, agent_id: str) -> list[Run]:
-        return sorted((r for r in self.runs.values() if r.agent_id == agent_id),
-                      key=lambda r: r.id, reverse=True)
+        return sorted(
+            (r for r in self.runs.values() if r.agent_id == agent_id),
+            key=lambda r: r.id,
+            reverse=True,
+        )
 
     def status_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -179,11 +179,22 @@ class AgentsView(FleetView):
         width = max(60, self.app.size.width)
         wide = width >= 110
         if wide:
-            fixed = [("name", "Name", 18), ("runtime", "Rt", 4), ("model", "Model", 12),
-                     ("status", "Status", 13), ("cost", "Cost", 9), ("ctx", "Context", 13)]
+            fixed = [
+                ("name", "Name", 18),
+                ("runtime", "Rt", 4),
+                ("model", "Model", 12),
+                ("status", "Status", 13),
+                ("cost", "Cost", 9),
+                ("ctx", "Context", 13),
+            ]
         else:
-            fixed = [("name", "Name", 14), ("model", "Model", 10), ("status", "Status", 12),
-                     ("cost", "Cost", 8), ("ctx", "Ctx", 4)]
+            fixed = [
+                ("name", "Name", 14),
+                ("model", "Model", 10),
+                ("status", "Status", 12),
+                ("cost", "Cost", 8),
+                ("ctx", "Ctx", 4),
+            ]
         used = sum(w for _, _, w in fixed) + 2 * (len(fixed) + 1) + 2
         doing = ("doing", "Doing", max(10, width - used))
         return [*fixed[:-2], doing, *fixed[-2:]]
@@ -199,8 +210,9 @@ class AgentsView(FleetView):
                     return line.removeprefix("⏺ ")
         return agent.detail
 
-    def _cells(self, agent: Agent, depth: int, now: datetime, cols: list[tuple[str, str, int]]
-               ) -> tuple[Text, ...]:
+    def _cells(
+        self, agent: Agent, depth: int, now: datetime, cols: list[tuple[str, str, int]]
+    ) -> tuple[Text, ...]:
         app = self.app
         out: list[Text] = []
         for key, _, width in cols:
@@ -214,11 +226,18 @@ class AgentsView(FleetView):
             elif key == "status":
                 out.append(styled(status_text(agent, now), theme_style(app, agent.status)))
             elif key == "doing":
-                out.append(styled(one_line(self._doing(agent), width),
-                                  "dim" if agent.status == "idle" else ""))
+                out.append(
+                    styled(
+                        one_line(self._doing(agent), width), "dim" if agent.status == "idle" else ""
+                    )
+                )
             elif key == "cost":
-                out.append(styled(cost_text(agent.cost_usd, agent.runtime),
-                                  "dim" if agent.cost_usd is None else ""))
+                out.append(
+                    styled(
+                        cost_text(agent.cost_usd, agent.runtime),
+                        "dim" if agent.cost_usd is None else "",
+                    )
+                )
             elif key == "ctx":
                 fraction = agent.context_fraction
                 if width < 8:
@@ -242,12 +261,19 @@ class AgentsView(FleetView):
         cols = self._columns()
         layout = tuple(w for _, _, w in cols)
         changed, state.changed_agents = state.changed_agents, set()
-        if full or layout != self._layout or state.structure_version != self._structure \
-                or needle != self._needle or (needle and changed):
+        if (
+            full
+            or layout != self._layout
+            or state.structure_version != self._structure
+            or needle != self._needle
+            or (needle and changed)
+        ):
             rows = [
                 (agent, depth)
                 for agent, depth in state.agent_tree()
-                if _matches(needle, agent.name, agent.model, agent.status, agent.runtime, agent.detail)
+                if _matches(
+                    needle, agent.name, agent.model, agent.status, agent.runtime, agent.detail
+                )
             ]
             keys = [agent.id for agent, _ in rows]
             self._depth = {agent.id: depth for agent, depth in rows}
@@ -281,8 +307,11 @@ class AgentsView(FleetView):
             self._aged_at = clock
             for key in self._keys:
                 agent = state.agents.get(key)
-                if agent is not None and key not in todo \
-                        and self._cache[key][status_index].plain != status_text(agent, now):
+                if (
+                    agent is not None
+                    and key not in todo
+                    and self._cache[key][status_index].plain != status_text(agent, now)
+                ):
                     todo.add(key)
         for key in todo:
             agent = state.agents.get(key)
@@ -299,8 +328,9 @@ class AgentsView(FleetView):
             self._row_at[key] = clock
             self._update_row(key, old, new, col_keys)
 
-    def _update_row(self, key: str, old: tuple[Text, ...], new: tuple[Text, ...],
-                    col_keys: list[str]) -> None:
+    def _update_row(
+        self, key: str, old: tuple[Text, ...], new: tuple[Text, ...], col_keys: list[str]
+    ) -> None:
         for index, cell in enumerate(new):
             if old[index] != cell:
                 self.table.set_cell(key, col_keys[index], cell)
@@ -422,16 +452,25 @@ class BoardView(FleetView):
     def refresh_view(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
         done = state.column("done")
         self.query_one("#board-done", Line).show(
-            Text(f"done: {len(done)} cards (folded)   ·   {len(state.tasks)} tasks in all", style="dim")
+            Text(
+                f"done: {len(done)} cards (folded)   ·   {len(state.tasks)} tasks in all",
+                style="dim",
+            )
         )
         for index, column in enumerate(BOARD_COLUMNS):
-            matching = [t for t in state.column(column) if _matches(needle, t.title, t.assignee, t.status)]
+            matching = [
+                t for t in state.column(column) if _matches(needle, t.title, t.assignee, t.status)
+            ]
             tasks = matching[:BOARD_WINDOW]
             cards = self.cards(index)
             width = max(10, (self.app.size.width // 4) - 4)
-            signature = (width, len(matching), tuple(
-                (t.id, t.title, t.status, t.assignee, t.cost_usd, tuple(t.deps)) for t in tasks
-            ))
+            signature = (
+                width,
+                len(matching),
+                tuple(
+                    (t.id, t.title, t.status, t.assignee, t.cost_usd, tuple(t.deps)) for t in tasks
+                ),
+            )
             if not full and self._signatures.get(column) == signature:
                 continue
             self._signatures[column] = signature
@@ -542,22 +581,37 @@ class InboxView(FleetView):
     def _mail_columns(self) -> list[tuple[str, str, int]]:
         width = max(60, self.app.size.width)
         if width >= 110:
-            fixed = [("mark", "", 2), ("age", "Age", 4), ("from", "From", 14), ("to", "To", 12),
-                     ("type", "Type", 13)]
+            fixed = [
+                ("mark", "", 2),
+                ("age", "Age", 4),
+                ("from", "From", 14),
+                ("to", "To", 12),
+                ("type", "Type", 13),
+            ]
         else:
             fixed = [("mark", "", 2), ("age", "Age", 4), ("from", "From", 12)]
         used = sum(w for _, _, w in fixed) + 2 * (len(fixed) + 1) + 2
         return [*fixed, ("subject", "Subject", max(10, width - used))]
 
-    def _mail_cells(self, message: Message, now: datetime, cols: list[tuple[str, str, int]]
-                    ) -> tuple[Text, ...]:
+    def _mail_cells(
+        self, message: Message, now: datetime, cols: list[tuple[str, str, int]]
+    ) -> tuple[Text, ...]:
         unread = message.read_at is None
         bold = "bold" if unread else ""
         out: list[Text] = []
         for key, _, width in cols:
             if key == "mark":
-                mark = ("●" if unread else " ") + {"urgent": "‼", "high": "!"}.get(message.priority, " ")
-                out.append(styled(mark, theme_style(self.app, message.priority if message.priority != "normal" else "accent")))
+                mark = ("●" if unread else " ") + {"urgent": "‼", "high": "!"}.get(
+                    message.priority, " "
+                )
+                out.append(
+                    styled(
+                        mark,
+                        theme_style(
+                            self.app, message.priority if message.priority != "normal" else "accent"
+                        ),
+                    )
+                )
             elif key == "age":
                 out.append(styled(age(message.created_at, now), "dim"))
             elif key == "from":
@@ -586,26 +640,46 @@ class InboxView(FleetView):
             table.add_column("Needs", key="text", width=max(10, width - 33))
             for n in needs:
                 table.add_row(
-                    styled("gate" if n.kind == "gate" else "wait", theme_style(self.app, "waiting")),
+                    styled(
+                        "gate" if n.kind == "gate" else "wait", theme_style(self.app, "waiting")
+                    ),
                     styled(n.who, "bold"),
-                    styled(one_line(n.text + (f"  [{' / '.join(n.options)}]" if n.options else ""), 200)),
+                    styled(
+                        one_line(
+                            n.text + (f"  [{' / '.join(n.options)}]" if n.options else ""), 200
+                        )
+                    ),
                     key=f"{n.kind}:{n.ref}",
                 )
             table.move_to_key(current)
             table.styles.height = min(len(needs), 6) + 1 if needs else 1
             self.query_one("#needs-title", Line).show(
-                Text(f"needs you ({len(needs)})" + ("" if needs else " — nothing"),
-                     style=theme_style(self.app, "waiting") if needs else "dim")
+                Text(
+                    f"needs you ({len(needs)})" + ("" if needs else " — nothing"),
+                    style=theme_style(self.app, "waiting") if needs else "dim",
+                )
             )
-        messages = state.inbox() if not needle else [
-            m for m in state.inbox()
-            if _matches(needle, m.subject, m.sender, m.recipient, m.type, m.priority)
-        ]
+        messages = (
+            state.inbox()
+            if not needle
+            else [
+                m
+                for m in state.inbox()
+                if _matches(needle, m.subject, m.sender, m.recipient, m.type, m.priority)
+            ]
+        )
         shown = messages[:INBOX_WINDOW]
         unread = state.unread_count()
-        more = f" · showing newest {INBOX_WINDOW} of {len(messages)}" if len(messages) > INBOX_WINDOW else ""
+        more = (
+            f" · showing newest {INBOX_WINDOW} of {len(messages)}"
+            if len(messages) > INBOX_WINDOW
+            else ""
+        )
         self.query_one("#mail-title", Line).show(
-            Text(f"inbox · {len(state.messages)} messages · {unread} unread for {HUMAN}{more}", style="bold")
+            Text(
+                f"inbox · {len(state.messages)} messages · {unread} unread for {HUMAN}{more}",
+                style="bold",
+            )
         )
         cols = self._mail_columns()
         layout = tuple(w for _, _, w in cols)
@@ -717,25 +791,40 @@ class MetersView(FleetView):
         for status in ("working", "waiting", "idle", "starting", "error", "stopped"):
             n = counts.get(status, 0)
             bar = "█" * round(24 * n / n_agents)
-            status_table.add_row(Text(status, style=theme_style(app, status)), str(n),
-                                 Text(bar, style=theme_style(app, status)))
+            status_table.add_row(
+                Text(status, style=theme_style(app, status)),
+                str(n),
+                Text(bar, style=theme_style(app, status)),
+            )
         spend = Table.grid(padding=(0, 1))
         spend.add_column(width=14)
         spend.add_column()
-        unknown = sum(1 for a in state.agents.values() if a.cost_usd is None and a.runtime == "tmux")
-        gaps = [f"+{n} {word}" for n, word in ((unpriced - unknown, "unpriced"), (unknown, "unknown"))
-                if n]
-        spend.add_row("total cost", Text(cost_text(total), style="bold")
-                      + Text(f"  ({', '.join(gaps)})" if gaps else "", style="dim"))
-        spend.add_row("cost / hour", Text(f"${rate:,.2f}/h", style="bold")
-                      + Text("  over the last 10 min", style="dim"))
+        unknown = sum(
+            1 for a in state.agents.values() if a.cost_usd is None and a.runtime == "tmux"
+        )
+        gaps = [
+            f"+{n} {word}"
+            for n, word in ((unpriced - unknown, "unpriced"), (unknown, "unknown"))
+            if n
+        ]
+        spend.add_row(
+            "total cost",
+            Text(cost_text(total), style="bold")
+            + Text(f"  ({', '.join(gaps)})" if gaps else "", style="dim"),
+        )
+        spend.add_row(
+            "cost / hour",
+            Text(f"${rate:,.2f}/h", style="bold") + Text("  over the last 10 min", style="dim"),
+        )
         spend.add_row("tokens", tokens_text(state.total_tokens()))
         tasks: dict[str, int] = {}
         for task in state.tasks.values():
             tasks[task.column] = tasks.get(task.column, 0) + 1
         spend.add_row("tasks", " · ".join(f"{c} {tasks.get(c, 0)}" for c in COLUMNS))
         spend.add_row("messages", f"{len(state.messages)} ({state.unread_count()} unread)")
-        spend.add_row("open gates", str(sum(1 for g in state.gates.values() if g.status == "pending")))
+        spend.add_row(
+            "open gates", str(sum(1 for g in state.gates.values() if g.status == "pending"))
+        )
 
         def top(title: str, agents: list[Agent], value: Any) -> Table:
             grid = Table.grid(padding=(0, 1))
@@ -749,7 +838,11 @@ class MetersView(FleetView):
         lists = Table.grid(padding=(0, 4))
         lists.add_row(
             top("busiest (tokens)", state.busiest(5), lambda a: tokens_text(a.usage.total)),
-            top("most expensive", state.most_expensive(5), lambda a: cost_text(a.cost_usd, a.runtime)),
+            top(
+                "most expensive",
+                state.most_expensive(5),
+                lambda a: cost_text(a.cost_usd, a.runtime),
+            ),
         )
         body = Group(
             Text(f"agents ({len(state.agents)})", style="bold underline"),
@@ -759,9 +852,21 @@ class MetersView(FleetView):
             Text(""),
             lists,
         )
-        key = repr((counts, round(total, 4), unpriced, unknown, round(rate, 2), state.total_tokens(),
-                    tasks, len(state.messages), state.unread_count(),
-                    [a.id for a in state.busiest(5)], [a.id for a in state.most_expensive(5)]))
+        key = repr(
+            (
+                counts,
+                round(total, 4),
+                unpriced,
+                unknown,
+                round(rate, 2),
+                state.total_tokens(),
+                tasks,
+                len(state.messages),
+                state.unread_count(),
+                [a.id for a in state.busiest(5)],
+                [a.id for a in state.most_expensive(5)],
+            )
+        )
         if key != self._last or full:
             self._last = key
             self.query_one("#meters-body", Static).update(body)

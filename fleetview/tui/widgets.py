@@ -15,14 +15,31 @@ from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
 
 MUTATING_ACTIONS = frozenset(
     {
-        "new", "delete", "restart", "send", "move_left", "move_right", "assign", "add_dep",
-        "reply", "mark_read", "compose", "answer", "send_prompt", "focus_prompt", "pause",
+        "new",
+        "delete",
+        "restart",
+        "send",
+        "move_left",
+        "move_right",
+        "assign",
+        "add_dep",
+        "reply",
+        "mark_read",
+        "compose",
+        "answer",
+        "send_prompt",
+        "focus_prompt",
+        "pause",
     }
 )
 """Actions that change the fleet: hidden everywhere under --readonly."""
 
 STATUS_SYMBOL = {
-    "ready": "●", "blocked": "⊘", "failed": "✗", "dispatched": "▶", "completed": "✓",
+    "ready": "●",
+    "blocked": "⊘",
+    "failed": "✗",
+    "dispatched": "▶",
+    "completed": "✓",
     "pending": "○",
 }
 
@@ -31,11 +48,20 @@ def theme_style(app: App[object], name: str) -> str:
     """A rich style string for a status, from the current theme's variables."""
     variables = app.theme_variables
     mapping = {
-        "working": "success", "ready": "success", "completed": "",
-        "waiting": "warning", "blocked": "warning",
-        "error": "error", "failed": "error", "urgent": "error",
-        "starting": "accent", "dispatched": "accent", "high": "warning",
-        "primary": "primary", "accent": "accent", "success": "success",
+        "working": "success",
+        "ready": "success",
+        "completed": "",
+        "waiting": "warning",
+        "blocked": "warning",
+        "error": "error",
+        "failed": "error",
+        "urgent": "error",
+        "starting": "accent",
+        "dispatched": "accent",
+        "high": "warning",
+        "primary": "primary",
+        "accent": "accent",
+        "success": "success",
         "warning": "warning",
     }
     var = mapping.get(name)
