@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -148,17 +149,16 @@ async def test_a_run_in_flight_at_a_crash_is_marked_interrupted(engine, tmp_path
     await engine.create_agent(AgentSpec(name="victim", config={"speed": 0.1}))
     run = await engine.send("victim", RunRequest(prompt="work"))
     await asyncio.sleep(0.3)
-    # what a kill -9 leaves behind: the run row still says running
-    await engine.store.close()
-    with sqlite3.connect(tmp_path / "fleet.db") as conn:
+    # what a kill -9 leaves behind: the database files as they are mid-run
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    for name in ("fleet.db", "fleet.db-wal"):
+        shutil.copy(tmp_path / name, crashed / name)
+    with sqlite3.connect(crashed / "fleet.db") as conn:
         (data,) = conn.execute("SELECT data FROM runs WHERE id = ?", (run.id,)).fetchone()
     assert json.loads(data)["status"] == "running"
-    engine._flusher.cancel()
-    for worker in engine._workers.values():
-        worker.cancel()
-    engine._closed = True
 
-    again = Engine(FleetPaths(tmp_path))
+    again = Engine(FleetPaths(crashed))
     await again.open()
     try:
         assert again.get_run(run.id).status == "interrupted"

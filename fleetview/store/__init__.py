@@ -56,11 +56,16 @@ class Store:
     async def open(self) -> int:
         """Open (creating and migrating as needed); returns the schema version."""
         self._write = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._write.execute("PRAGMA journal_mode=WAL")
-        await self._write.execute("PRAGMA synchronous=NORMAL")
-        await self._write.execute("PRAGMA foreign_keys=OFF")
-        await self._write.execute("PRAGMA busy_timeout=5000")
-        version = await migrate(self._write)
+        try:
+            await self._write.execute("PRAGMA journal_mode=WAL")
+            await self._write.execute("PRAGMA synchronous=NORMAL")
+            await self._write.execute("PRAGMA foreign_keys=OFF")
+            await self._write.execute("PRAGMA busy_timeout=5000")
+            version = await migrate(self._write)
+        except BaseException:  # a newer schema, a corrupt file: leave no thread behind
+            await self._write.close()
+            self._write = None
+            raise
         self._read = await aiosqlite.connect(self.path, isolation_level=None)
         await self._read.execute("PRAGMA busy_timeout=5000")
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
