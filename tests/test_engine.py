@@ -333,3 +333,25 @@ def test_a_long_prompt_is_billed_at_the_models_long_tier():
     assert prices.cost("claude-haiku-5-5", long) == pytest.approx(
         (60_000 * 0.5 + 50_000 * 0.05 + 1_000 * 2.5) / 1e6, abs=1e-12
     )
+
+
+async def test_a_full_disk_is_one_clear_error_and_loses_nothing(engine):
+    """SQLite's own 'database or disk is full', made real with a page limit."""
+    from fleetview.store import StoreError
+
+    await engine.create_agent(AgentSpec(name="before", config=FAST))
+    write = engine.store._write
+    (pages,) = await (await write.execute("PRAGMA page_count")).fetchone()
+    await write.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StoreError, match="could not save: database or disk is full"):
+        for i in range(200):
+            await engine.add_task(TaskSpec(title=f"filler {i} " + "x" * 150, spec="y" * 2000))
+    tasks_before = len(engine.list_tasks())
+    await write.execute("PRAGMA max_page_count = 1073741823")
+    await engine.create_agent(AgentSpec(name="after", config=FAST))  # the engine goes on
+    again = await reopen(engine)
+    try:
+        assert {a.name for a in again.list_agents()} >= {"before", "after"}
+        assert len(again.list_tasks()) == tasks_before  # what was refused is not shown
+    finally:
+        await again.close()

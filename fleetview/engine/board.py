@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from fleetview.engine.costs import add_cost
 from fleetview.errors import Conflict, Invalid, NotFound
 from fleetview.models import COLUMNS, RunRequest, Task, TaskSpec, utcnow
+from fleetview.store import StoreError
 
 if TYPE_CHECKING:
     from fleetview.engine.core import Engine
@@ -45,7 +46,11 @@ class BoardMixin:
         )
         self._tasks[task.id] = task
         changed = self._recompute_tasks()
-        await self._save_tasks(task, *changed)
+        try:
+            await self._save_tasks(task, *changed)
+        except StoreError:  # not saved: not on the board either
+            del self._tasks[task.id]
+            raise
         await self._dispatch_ready()
         return task
 

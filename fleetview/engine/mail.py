@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from fleetview.errors import Conflict, Invalid, NotFound
 from fleetview.models import HUMAN, RUNTIMES, Gate, Message, MessageSpec, utcnow
+from fleetview.store import StoreError
 
 if TYPE_CHECKING:
     from fleetview.engine.core import Engine
@@ -85,7 +86,11 @@ class MailMixin:
             payload=spec.payload,
         )
         self._messages[message.id] = message
-        await self._save("message.created", message)
+        try:
+            await self._save("message.created", message)
+        except StoreError:  # not saved: not in the inbox either
+            del self._messages[message.id]
+            raise
         return message
 
     async def reply(self: Engine, message_id: int, body: str, sender: str = HUMAN) -> Message:

@@ -25,6 +25,7 @@ from typing import Any
 
 import aiosqlite
 
+from fleetview.errors import FleetError
 from fleetview.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 log = logging.getLogger("fleetview.store")
@@ -157,8 +158,10 @@ class Store:
         return int(rows[0][0])
 
 
-class StoreError(Exception):
+class StoreError(FleetError):
     """A write that could not be committed (the disk is full, the file is gone)."""
+
+    status_code = 507
 
 
 def _apply(conn: sqlite3.Connection, groups: list[tuple[str, list[Sequence[Any]]]]) -> None:
@@ -172,7 +175,8 @@ def _apply(conn: sqlite3.Connection, groups: list[tuple[str, list[Sequence[Any]]
                 conn.executemany(sql, rows)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite already rolled back on some errors (a full disk)
+            conn.execute("ROLLBACK")
         raise
 
 
