@@ -50,7 +50,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--agents", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--speed", type=float, default=1.0, help="sim speed factor")
+    parser.add_argument("--speed", type=float, default=4.0, help="sim speed factor")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="fleetview-bench-"))
@@ -104,7 +104,7 @@ async def main() -> None:
 
             async def keep_busy(i: int) -> None:
                 # long runs (up to 40 tool steps each): enough work for the whole window
-                for n in range(3):
+                for n in range(8):
                     async with limits:
                         await http.post(
                             f"/v1/agents/bench-{i:04d}/runs", json={"prompt": f"bench task {n}"}
