@@ -198,6 +198,9 @@ def main() -> None:
         help="alternate the two workloads this many times; report medians",
     )
     args = parser.parse_args()
+    from fleetview.daemon import tune_interpreter
+
+    tune_interpreter()  # as the daemon runs; it applies to both loops alike
     import anthropic  # noqa: F401  - loaded up front so it is not counted as agents' memory
 
     server = subprocess.Popen(

@@ -340,14 +340,13 @@ async def test_a_full_disk_is_one_clear_error_and_loses_nothing(engine):
     from fleetview.store import StoreError
 
     await engine.create_agent(AgentSpec(name="before", config=FAST))
-    write = engine.store._write
-    (pages,) = await (await write.execute("PRAGMA page_count")).fetchone()
-    await write.execute(f"PRAGMA max_page_count = {pages}")
+    [(pages,)] = await engine.store.fetchall("PRAGMA page_count")
+    await engine.store.submit([(f"PRAGMA max_page_count = {pages}", ())])
     with pytest.raises(StoreError, match="could not save: database or disk is full"):
         for i in range(200):
             await engine.add_task(TaskSpec(title=f"filler {i} " + "x" * 150, spec="y" * 2000))
     tasks_before = len(engine.list_tasks())
-    await write.execute("PRAGMA max_page_count = 1073741823")
+    await engine.store.submit([("PRAGMA max_page_count = 1073741823", ())])
     await engine.create_agent(AgentSpec(name="after", config=FAST))  # the engine goes on
     again = await reopen(engine)
     try:

@@ -253,10 +253,26 @@ class Engine(BoardMixin, MailMixin):
             (gate.id, raw or _dump(gate)),
         )
 
-    async def _commit(self, statements: list[Statement], events: list[Event]) -> None:
-        """Write rows and events in one transaction; publish the events after it."""
+    def _submit(
+        self,
+        statements: list[Statement],
+        events: list[Event],
+        files: list[tuple[Path, str]] | None = None,
+    ) -> asyncio.Future[None]:
+        """Queue rows and events for one transaction (events publish after it)."""
         all_rows = statements + self.events.rows(events)
-        await self.store.submit(all_rows, after_commit=lambda: self.events.publish(events))
+        return self.store.submit(
+            all_rows, after_commit=lambda: self.events.publish(events), files=files or ()
+        )
+
+    async def _commit(
+        self,
+        statements: list[Statement],
+        events: list[Event],
+        files: list[tuple[Path, str]] | None = None,
+    ) -> None:
+        """Write rows and events in one transaction and wait until it is committed."""
+        await self._submit(statements, events, files)
 
     def _changed(self, kind: str, entity: Any) -> tuple[list[Statement], list[Event]]:
         """Row + event for one created/updated entity."""
@@ -281,7 +297,13 @@ class Engine(BoardMixin, MailMixin):
         await self._commit(statements, events)
 
     async def _save_state(self, agent_id: str, state: dict[str, Any]) -> None:
-        await self.store.submit(
+        """Queue a runtime's state; not awaited to disk.
+
+        The store commits in order, so the state is on disk before the end of
+        the run that wrote it is acknowledged; waiting here would only add a
+        commit round trip to every turn of every agent.
+        """
+        future = self.store.submit(
             [
                 (
                     "INSERT OR REPLACE INTO agent_state (agent_id, data) VALUES (?, ?)",
@@ -289,6 +311,7 @@ class Engine(BoardMixin, MailMixin):
                 )
             ]
         )
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def _load_output_tails(self) -> dict[str, deque[str]]:
         tails: dict[str, deque[str]] = {}
@@ -647,8 +670,15 @@ class Engine(BoardMixin, MailMixin):
         )
         self._runs[run.id] = run
         self._run_done[run.id] = asyncio.Event()
-        await self._save("run.updated", run)
+        saved = self._submit(*self._changed("run.updated", run))
+        # queued at once: its row is committed before anything the run itself writes
         self._queues[agent.id].put_nowait(run.id)
+        try:
+            await saved
+        except FleetError:  # not saved, so never acknowledged: do not run it either
+            self._runs.pop(run.id, None)
+            self._run_done.pop(run.id, None)
+            raise
         return run
 
     async def cancel_run(self, run_id: int) -> Run:
@@ -783,6 +813,7 @@ class Engine(BoardMixin, MailMixin):
         else:
             status = "completed" if outcome.status == "completed" else "failed"
         result: ContextResult | None = None
+        files: list[tuple[Path, str]] = []
         if status == "completed":
             result = ContextResult(
                 id=self._alloc("results"),
@@ -794,7 +825,9 @@ class Engine(BoardMixin, MailMixin):
                 summary=summarize(outcome.text),
                 data=outcome.data or {},
             )
-            result.file = str(await asyncio.to_thread(self._write_result_file, result))
+            path, markdown = self._result_file(result)
+            files.append((path, markdown))
+            result.file = str(path)
             run.result_id = result.id
         # no await from here to the commit: events must be committed in seq order
         pending, pending_events = self._collect(only=agent_id)  # its output and usage first
@@ -836,12 +869,21 @@ class Engine(BoardMixin, MailMixin):
             rows, evs = self._changed("agent.updated", agent)
             statements += rows
             events += evs
-        await self._commit(statements, events)
-        self._notify_done(run)
+        # The worker goes on to the next run at once; whoever waits for this one
+        # is woken when its end is committed (ends commit in order, before
+        # anything the next run writes).
+        saved = self._submit(statements, events, files)
+        saved.add_done_callback(lambda f: (f.cancelled() or f.exception(), self._notify_done(run)))
         if run.task_id is not None:
-            await self._task_run_finished(run)
+            self._spawn(self._after_task_run(saved, run))
 
-    def _write_result_file(self, result: ContextResult) -> Path:
+    async def _after_task_run(self, saved: asyncio.Future[None], run: Run) -> None:
+        with contextlib.suppress(FleetError):
+            await saved
+        await self._task_run_finished(run)
+
+    def _result_file(self, result: ContextResult) -> tuple[Path, str]:
+        """Where a result's markdown copy goes, and its text (the store writes it)."""
         path = self.paths.context / f"{result.id}.md"
         lines = [
             f"# {result.summary}",
@@ -860,11 +902,7 @@ class Engine(BoardMixin, MailMixin):
         ]
         if result.data:
             lines += ["", "## Data", "", "```json", json.dumps(result.data, indent=2), "```"]
-        try:
-            path.write_text("\n".join(lines) + "\n")
-        except OSError as exc:
-            log.warning("could not write %s: %s", path, exc)
-        return path
+        return path, "\n".join(lines) + "\n"
 
     async def get_result(self, result_id: int) -> ContextResult:
         rows = await self.store.fetchall("SELECT data FROM results WHERE id = ?", (result_id,))

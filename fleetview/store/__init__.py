@@ -1,15 +1,22 @@
-"""SQLite persistence (aiosqlite, WAL) with group-committed, batched writes.
+"""SQLite persistence (WAL) with group-committed, batched writes.
 
 Only the engine writes. Entities are rows of JSON (the pydantic models
 dumped), keyed by id, with the columns queries need; every change also
 appends an event row whose `seq` is the order clients replay.
 
-Writes go through one writer task: callers `submit()` statements and get a
-future that resolves once they are committed. Whatever arrives while a
-commit is in flight goes into the next transaction, so a busy engine makes
-few, large transactions (executemany inside one commit) and an idle one
-commits at once. A write that has been acknowledged has been committed: it
-survives `kill -9`.
+Writes go to one writer thread with its own connection: callers `submit()`
+statements and get a future that resolves once they are committed. What
+arrives while a commit is in flight goes into the next transaction, so a
+busy engine makes few, large transactions and an idle one commits at once.
+A write that has been acknowledged has been committed: it survives
+`kill -9`.
+
+Why a thread of our own rather than aiosqlite for writes: under load the
+event loop is busy, and every await hop of a commit (wake the writer task,
+hand the statements to aiosqlite's thread, get the answer back) costs a turn
+of that loop. `submit()` hands a batch to this thread directly, so a commit
+costs one turn, when its waiters wake. Reads, which must not block the loop
+and do not need ordering, go through aiosqlite.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,58 +39,63 @@ from fleetview.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 log = logging.getLogger("fleetview.store")
 
 Statement = tuple[str, Sequence[Any]]
+FileWrite = tuple[Path, str]
 
 
 @dataclass
 class _Batch:
     statements: list[Statement] = field(default_factory=list)
+    files: list[FileWrite] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 class Store:
-    """The fleet database: one writer connection, one reader connection."""
+    """The fleet database: a writer thread and an aiosqlite reader."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._write: aiosqlite.Connection | None = None
         self._read: aiosqlite.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending = _Batch()
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
         self._closing = False
         self.commits = 0
         self.statements_written = 0
 
     async def open(self) -> int:
         """Open (creating and migrating as needed); returns the schema version."""
-        self._write = await aiosqlite.connect(self.path, isolation_level=None)
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
         try:
-            await self._write.execute("PRAGMA journal_mode=WAL")
-            await self._write.execute("PRAGMA synchronous=NORMAL")
-            await self._write.execute("PRAGMA foreign_keys=OFF")
-            await self._write.execute("PRAGMA busy_timeout=5000")
-            version = await migrate(self._write)
-        except BaseException:  # a newer schema, a corrupt file: leave no thread behind
-            await self._write.close()
-            self._write = None
-            raise
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            version = await migrate(conn)
+        finally:  # a newer schema, a corrupt file: leave no thread behind
+            await conn.close()
         self._read = await aiosqlite.connect(self.path, isolation_level=None)
         await self._read.execute("PRAGMA busy_timeout=5000")
-        self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._writer_main, args=(ready,), name="store-writer", daemon=True
+        )
+        self._thread.start()
+        await ready
         return version
 
     async def close(self) -> None:
-        """Flush what is pending, then close both connections."""
-        if self._writer is not None:
-            self._closing = True
-            self._wake.set()
-            await self._writer
-            self._writer = None
-        for conn in (self._read, self._write):
-            if conn is not None:
-                await conn.close()
-        self._read = self._write = None
+        """Commit what is pending, then stop the writer and close the reader."""
+        if self._thread is not None:
+            with self._cond:
+                self._closing = True
+                self._cond.notify()
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+            await asyncio.sleep(0)  # let the last commit's callbacks run
+        if self._read is not None:
+            await self._read.close()
+            self._read = None
 
     # -- writing -----------------------------------------------------------
 
@@ -90,56 +103,98 @@ class Store:
         self,
         statements: Iterable[Statement],
         after_commit: Callable[[], None] | None = None,
+        files: Iterable[FileWrite] = (),
     ) -> asyncio.Future[None]:
         """Queue statements for the next transaction; the future resolves on commit.
 
         `after_commit` runs (in the loop) right after the commit, before the
         future resolves: the engine publishes events there, so a client never
-        sees an event the store does not hold.
+        sees an event the store does not hold. `files` are written by the
+        writer thread after the commit (copies kept beside the database).
         """
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.statements.extend(statements)
-        self._pending.waiters.append(future)
-        if after_commit is not None:
-            self._pending.after_commit.append(after_commit)
-        self._wake.set()
+        loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            if self._thread is None or self._closing:
+                future.set_exception(StoreError("could not save: the store is closed"))
+                return future
+            self._pending.statements.extend(statements)
+            self._pending.files.extend(files)
+            self._pending.waiters.append(future)
+            if after_commit is not None:
+                self._pending.after_commit.append(after_commit)
+            self._cond.notify()
         return future
 
-    async def _write_loop(self) -> None:
-        assert self._write is not None
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._pending = self._pending, _Batch()
-            if batch.statements or batch.waiters:
-                await self._commit(batch)
-            if self._closing and not self._pending.waiters:
-                return
-
-    async def _commit(self, batch: _Batch) -> None:
-        assert self._write is not None
+    def _writer_main(self, ready: asyncio.Future[None]) -> None:
+        assert self._loop is not None
+        loop = self._loop
         try:
-            # The whole transaction in one hop to aiosqlite's thread: awaiting each
-            # statement costs a thread round trip, which under load is most of a
-            # commit's latency. aiosqlite has no public call for this; `_execute`
-            # is its own queueing primitive (aiosqlite is pinned below 0.23).
-            await self._write._execute(_apply, self._write._conn, _group(batch.statements))
-        except Exception as exc:  # noqa: BLE001 - a full disk, a locked file: fail the waiters, go on
-            log.error("store commit failed: %s", exc)
-            for waiter in batch.waiters:
-                if not waiter.done():
-                    waiter.set_exception(StoreError(f"could not save: {exc}"))
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+        except Exception as exc:  # noqa: BLE001 - told to open(), which raises it
+            loop.call_soon_threadsafe(ready.set_exception, StoreError(f"could not open: {exc}"))
             return
+        loop.call_soon_threadsafe(ready.set_result, None)
+        try:
+            while True:
+                with self._cond:
+                    while not self._pending.waiters and not self._closing:
+                        self._cond.wait()
+                    batch, self._pending = self._pending, _Batch()
+                    closing = self._closing
+                if batch.waiters:
+                    error = self._apply(conn, batch)
+                    loop.call_soon_threadsafe(self._finish, batch, error)
+                if closing and not batch.waiters:
+                    return
+        finally:
+            conn.close()
+
+    def _apply(self, conn: sqlite3.Connection, batch: _Batch) -> StoreError | None:
+        """One transaction (in the writer thread); the error, if it failed."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in _group(batch.statements):
+                    if len(rows) == 1:
+                        conn.execute(sql, rows[0])
+                    else:
+                        conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite already rolled back on some errors
+                    conn.execute("ROLLBACK")
+                raise
+        except Exception as exc:  # noqa: BLE001 - a full disk, a locked file: fail the waiters
+            log.error("store commit failed: %s", exc)
+            return StoreError(f"could not save: {exc}")
         self.commits += 1
         self.statements_written += len(batch.statements)
-        for callback in batch.after_commit:
+        for path, text in batch.files:
             try:
-                callback()
-            except Exception:  # a subscriber's bug must not stop the writer
-                log.exception("after-commit callback failed")
+                path.write_text(text)
+            except OSError as exc:  # a copy beside the database: log, do not fail
+                log.warning("could not write %s: %s", path, exc)
+        return None
+
+    @staticmethod
+    def _finish(batch: _Batch, error: StoreError | None) -> None:
+        """In the loop: publish (after_commit) and wake the waiters."""
+        if error is None:
+            for callback in batch.after_commit:
+                try:
+                    callback()
+                except Exception:  # a subscriber's bug must not stop the others
+                    log.exception("after-commit callback failed")
         for waiter in batch.waiters:
-            if not waiter.done():
+            if waiter.done():
+                continue
+            if error is None:
                 waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
 
     # -- reading -----------------------------------------------------------
 
@@ -162,22 +217,6 @@ class StoreError(FleetError):
     """A write that could not be committed (the disk is full, the file is gone)."""
 
     status_code = 507
-
-
-def _apply(conn: sqlite3.Connection, groups: list[tuple[str, list[Sequence[Any]]]]) -> None:
-    """Run one transaction (on the connection's own thread); roll back on any error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for sql, rows in groups:
-            if len(rows) == 1:
-                conn.execute(sql, rows[0])
-            else:
-                conn.executemany(sql, rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # SQLite already rolled back on some errors (a full disk)
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _group(statements: list[Statement]) -> list[tuple[str, list[Sequence[Any]]]]:
