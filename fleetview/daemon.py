@@ -169,7 +169,7 @@ def attach_url(paths: FleetPaths) -> tuple[str, str] | None:
     return (url, token) if url and token else None
 
 
-def _attach(paths: FleetPaths) -> tuple[str, str] | None:
+def _attach(paths: FleetPaths, api_url: str | None = None) -> tuple[str, str] | None:
     """(url, token) of a live, answering engine for this home, else None.
 
     A record with a dead pid is stale and removed.
@@ -182,7 +182,7 @@ def _attach(paths: FleetPaths) -> tuple[str, str] | None:
         with contextlib.suppress(FileNotFoundError):
             paths.daemon.unlink()
         return None
-    url = env_api_url() or str(record.get("url") or "")
+    url = api_url or str(record.get("url") or "")
     token = read_token(paths)
     if not url or not token:
         return None
@@ -194,17 +194,20 @@ def _attach(paths: FleetPaths) -> tuple[str, str] | None:
     return None
 
 
-def ensure_daemon(paths: FleetPaths | None = None, autostart: bool = True) -> tuple[str, str]:
+def ensure_daemon(
+    paths: FleetPaths | None = None, autostart: bool = True, api_url: str | None = None
+) -> tuple[str, str]:
     """(url, token) of this home's engine, starting it in the background if needed.
 
-    Raises EngineUnavailable (with the daemon log's last line) if none answers
-    within 10 s.
+    `api_url` (else FLEETVIEW_API_URL, else the engine's record) is where it
+    answers, and where a started engine listens. Raises EngineUnavailable (with
+    the daemon log's last line) if none answers within 10 s.
     """
     paths = paths or FleetPaths.from_env()
-    url = env_api_url()
+    url = (api_url or "").rstrip("/") or env_api_url()
     if url:
         parse_api_url(url)
-    found = _attach(paths)
+    found = _attach(paths, url)
     if found:
         return found
     if not autostart:
@@ -215,10 +218,10 @@ def ensure_daemon(paths: FleetPaths | None = None, autostart: bool = True) -> tu
     record = read_record(paths)
     proc: subprocess.Popen[bytes] | None = None
     if record is None:
-        proc = spawn_daemon(paths)
+        proc = spawn_daemon(paths, url)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        found = _attach(paths)
+        found = _attach(paths, url)
         if found:
             return found
         if proc is not None and proc.poll() is not None:
@@ -239,11 +242,13 @@ def ensure_daemon(paths: FleetPaths | None = None, autostart: bool = True) -> tu
     )
 
 
-def spawn_daemon(paths: FleetPaths) -> subprocess.Popen[bytes]:
+def spawn_daemon(paths: FleetPaths, api_url: str | None = None) -> subprocess.Popen[bytes]:
     """Start `python -m fleetview serve` detached from this terminal and session."""
     paths.ensure()
     env = dict(os.environ)
     env["FLEETVIEW_HOME"] = str(paths.home)
+    if api_url:
+        env["FLEETVIEW_API_URL"] = api_url
     # the daemon must import this very fleetview, installed or not
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)

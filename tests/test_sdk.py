@@ -456,3 +456,23 @@ async def test_engine_death_is_engine_unavailable(
     finally:
         await close_clients()
         stop_fleet(home, dict(os.environ))
+
+
+async def test_an_explicit_api_url_starts_and_reaches_its_own_engine(
+    fleet: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "elsewhere"
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("FLEETVIEW_HOME", str(home))
+    monkeypatch.delenv("FLEETVIEW_API_URL")
+    try:
+        agent = Agent("remote", prompt="p", api_url=url)
+        result = await agent.arun("hello")
+        assert result.agent_name == "remote"
+        record = json.loads(FleetPaths(home).daemon.read_text())
+        assert record["url"] == url  # the engine it started listens where it was told
+        assert os.environ.get("FLEETVIEW_API_URL") is None  # and the environment is untouched
+        await agent.aclose()
+    finally:
+        await close_clients()
+        stop_fleet(home, {**fleet_env(home), "FLEETVIEW_API_URL": url})

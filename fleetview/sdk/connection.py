@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 
 from fleetview.client import FleetClient
 from fleetview.sdk.errors import AgentError
@@ -19,7 +18,6 @@ from fleetview.sdk.errors import AgentError
 _Key = tuple[int, str | None, str | None]
 _clients: dict[_Key, tuple[asyncio.AbstractEventLoop, FleetClient]] = {}
 _connecting: dict[_Key, asyncio.Future[FleetClient]] = {}
-_env_lock = threading.Lock()
 
 RUNTIMES = ("api", "tmux", "sim")
 NO_KEY = (
@@ -102,19 +100,5 @@ async def _connect(url: str | None) -> FleetClient:
         return await FleetClient.connect()
     from fleetview.daemon import ensure_daemon
 
-    def attach() -> tuple[str, str]:
-        # ensure_daemon reads the URL from the environment (and hands it to
-        # the daemon it starts); an explicit api_url takes its place meanwhile
-        with _env_lock:
-            saved = os.environ.get("FLEETVIEW_API_URL")
-            os.environ["FLEETVIEW_API_URL"] = url
-            try:
-                return ensure_daemon(None, True)
-            finally:
-                if saved is None:
-                    os.environ.pop("FLEETVIEW_API_URL", None)
-                else:
-                    os.environ["FLEETVIEW_API_URL"] = saved
-
-    found_url, token = await asyncio.to_thread(attach)
+    found_url, token = await asyncio.to_thread(ensure_daemon, None, True, url)
     return FleetClient(found_url, token)
