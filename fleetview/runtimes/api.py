@@ -36,6 +36,8 @@ class ApiRuntime:
 
     def __init__(self, messages_client: Any | None = None) -> None:
         self._clients: dict[int, Any] = {}
+        self._tls: Any = None
+        """One TLS context for every shard's pool (loading the CA store costs ~30 ms)."""
         self._messages = messages_client
         self._secrets: list[str] = []
         self._prices: PriceTable | None = None
@@ -61,7 +63,13 @@ class ApiRuntime:
         import anthropic  # lazily: 1.5-2 s, only when an api agent runs
 
         try:
-            client = anthropic.AsyncAnthropic(max_retries=0)
+            if self._tls is None:
+                import httpx2  # the SDK's HTTP library
+
+                self._tls = httpx2.create_ssl_context()  # as the SDK's own default pool does
+            client = anthropic.AsyncAnthropic(
+                max_retries=0, http_client=anthropic.DefaultAsyncHttpxClient(verify=self._tls)
+            )
         except Exception as exc:  # noqa: BLE001 - e.g. a broken profile in the SDK config
             raise RuntimeError(self.scrub(" ".join(str(exc).split())) or MISSING_KEY) from None
         if client.api_key is None and client.auth_token is None and client.credentials is None:

@@ -61,6 +61,7 @@ class Store:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._kick_scheduled = False
         self.commits = 0
         self.statements_written = 0
 
@@ -123,8 +124,19 @@ class Store:
             self._pending.waiters.append(future)
             if after_commit is not None:
                 self._pending.after_commit.append(after_commit)
-            self._cond.notify()
+        if not self._kick_scheduled:
+            # Wake the writer once per turn of the loop, not once per submit: a
+            # woken writer takes the GIL from the loop, and what the rest of this
+            # turn submits joins the same transaction anyway.
+            self._kick_scheduled = True
+            loop.call_soon(self._kick)
         return future
+
+    def _kick(self) -> None:
+        self._kick_scheduled = False
+        with self._cond:
+            if self._pending.waiters:
+                self._cond.notify()
 
     def _writer_main(self, ready: asyncio.Future[None]) -> None:
         assert self._loop is not None
