@@ -24,6 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
+from textual.theme import Theme
 from textual.widgets import Input
 
 from fleetview.client import FleetClient
@@ -31,6 +32,7 @@ from fleetview.errors import FleetError
 from fleetview.models import AgentSpec, MessageSpec, RunRequest, Snapshot, TaskSpec
 from fleetview.tui.attach import attach_command, attach_env, attach_problem
 from fleetview.tui.commands import BindingsProvider, parse_command
+from fleetview.tui.compositor import install as install_compositor
 from fleetview.tui.screens import (
     AgentDetailScreen,
     ComposeScreen,
@@ -54,6 +56,8 @@ from fleetview.tui.state import (
 )
 from fleetview.tui.views import AgentsView, BoardView, FleetView, InboxView, MetersView
 from fleetview.tui.widgets import MUTATING_ACTIONS, KeyBar, Line, theme_style
+
+install_compositor()  # covered widgets are neither rendered nor cut (see compositor.py)
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 REPAINT_INTERVAL = 0.25
@@ -154,6 +158,14 @@ class FleetviewApp(App[int]):
             placeholder=":agents :board :inbox :meters :new :compose :theme NAME :q", id="cmdline"
         )
         yield KeyBar(id="keybar")
+
+    @property
+    def current_theme(self) -> Theme:
+        """The theme, without App.current_theme's copy of every registered theme: Textual
+        asks for it twice per widget it renders. (_registered_themes is private; textual
+        is pinned exactly.)"""
+        theme = self._registered_themes.get(self.theme)
+        return theme if theme is not None else super().current_theme
 
     def now(self) -> datetime:
         return self.clock()
