@@ -16,6 +16,7 @@ import random
 import shutil
 import socket
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fleetview.client import FleetClient
@@ -181,19 +182,34 @@ async def seed(client: FleetClient, speed: float = 1.0, workspace: Path | None =
     await client.send("oncall", RunRequest(prompt="Clear the stale build artifacts"))
 
 
+GATE_PATIENCE = 45.0
+"""Seconds the demo's driver leaves a question for you before answering it itself."""
+
+
 async def drive(
-    client: FleetClient, interval: float = 4.0, stop: asyncio.Event | None = None
+    client: FleetClient,
+    interval: float = 2.0,
+    stop: asyncio.Event | None = None,
+    busy: int = 5,
 ) -> None:
-    """Keep the fleet moving: give an idle agent new work every few seconds."""
+    """Keep the fleet moving: top up to about `busy` working agents every few seconds."""
     rng = random.Random(42)
     while stop is None or not stop.is_set():
         await asyncio.sleep(interval)
         try:
             agents = await client.list_agents()
+            working = sum(a.status == "working" for a in agents)
             idle = [a for a in agents if a.status == "idle" and a.name != "oncall"]
-            if idle:
-                agent = rng.choice(idle)
+            rng.shuffle(idle)
+            for agent in idle[: max(0, busy - working)]:
                 await client.send(agent.name, RunRequest(prompt=rng.choice(WORK)))
+            # questions left unanswered for a while get the first choice, so the
+            # fleet does not end up all waiting; oncall's stays for you to answer
+            now = datetime.now(UTC)
+            for gate in await client.list_gates("pending"):
+                old = (now - gate.created_at).total_seconds() > GATE_PATIENCE
+                if old and gate.agent_name != "oncall":
+                    await client.resolve_gate(gate.id, "1")
             if rng.random() < 0.15:
                 tasks = [
                     t
