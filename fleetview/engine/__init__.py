@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from fleetview.engine.core import Engine, summarize
+from fleetview.engine.core import Engine
+from fleetview.engine.runs import summarize
 
 __all__ = ["Engine", "summarize"]

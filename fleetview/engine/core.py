@@ -24,24 +24,24 @@ from fleetview.engine.costs import PriceTable, add_cost
 from fleetview.engine.events import EventLog
 from fleetview.engine.handle import OUTPUT_TAIL, EngineHandle
 from fleetview.engine.mail import MailMixin
+from fleetview.engine.persist import PersistMixin, append_lines
+from fleetview.engine.runs import RunsMixin
 from fleetview.errors import Conflict, FleetError, Invalid, NotFound
 from fleetview.models import (
     Agent,
     AgentSpec,
-    ContextResult,
     EngineStatus,
     Event,
     Gate,
     Message,
     Run,
-    RunRequest,
     Snapshot,
     Task,
     utcnow,
 )
 from fleetview.paths import FleetPaths
 from fleetview.runtimes import load_runtime
-from fleetview.runtimes.base import RunInput, RunOutcome
+from fleetview.runtimes.base import RunOutcome
 from fleetview.store import Statement, Store
 
 if TYPE_CHECKING:
@@ -51,26 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fleetview.engine")
 
-FLUSH_INTERVAL = 0.1
-"""Seconds between flushes of coalesced runtime output and status changes."""
-DETAIL_INTERVAL = 0.5
-"""Seconds between flushes of an agent's or run's other changes (usage, detail)."""
 
-
-def _dump(model: Any) -> str:
-    return model.model_dump_json()
-
-
-def summarize(text: str, limit: int = 120) -> str:
-    """One line for a result: its first non-empty line, shortened."""
-    for line in text.splitlines():
-        line = line.strip().lstrip("#").strip()
-        if line:
-            return line if len(line) <= limit else line[: limit - 1] + "…"
-    return "(no output)"
-
-
-class Engine(BoardMixin, MailMixin):
+class Engine(PersistMixin, RunsMixin, BoardMixin, MailMixin):
     """Creates, commands and deletes agents; keeps tasks, messages and gates."""
 
     def __init__(self, paths: FleetPaths, api_url: str = "") -> None:
@@ -209,213 +191,6 @@ class Engine(BoardMixin, MailMixin):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
-
-    # -- persistence helpers -------------------------------------------------
-
-    def _alloc(self, table: str) -> int:
-        value = self._next_id[table]
-        self._next_id[table] = value + 1
-        return value
-
-    @staticmethod
-    def _agent_row(agent: Agent, raw: str | None = None) -> Statement:
-        sql = (
-            "INSERT INTO agents (id, name, data) VALUES (?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET name=excluded.name, data=excluded.data"
-        )
-        return (sql, (agent.id, agent.name, raw or _dump(agent)))
-
-    @staticmethod
-    def _run_row(run: Run, raw: str | None = None) -> Statement:
-        return (
-            "INSERT OR REPLACE INTO runs (id, agent_id, data) VALUES (?, ?, ?)",
-            (run.id, run.agent_id, raw or _dump(run)),
-        )
-
-    @staticmethod
-    def _task_row(task: Task, raw: str | None = None) -> Statement:
-        return (
-            "INSERT OR REPLACE INTO tasks (id, data) VALUES (?, ?)",
-            (task.id, raw or _dump(task)),
-        )
-
-    @staticmethod
-    def _message_row(message: Message, raw: str | None = None) -> Statement:
-        return (
-            "INSERT OR REPLACE INTO messages (id, thread_id, data) VALUES (?, ?, ?)",
-            (message.id, message.thread_id, raw or _dump(message)),
-        )
-
-    @staticmethod
-    def _gate_row(gate: Gate, raw: str | None = None) -> Statement:
-        return (
-            "INSERT OR REPLACE INTO gates (id, data) VALUES (?, ?)",
-            (gate.id, raw or _dump(gate)),
-        )
-
-    def _submit(
-        self,
-        statements: list[Statement],
-        events: list[Event],
-        files: list[tuple[Path, str]] | None = None,
-    ) -> asyncio.Future[None]:
-        """Queue rows and events for one transaction (events publish after it)."""
-        all_rows = statements + self.events.rows(events)
-        return self.store.submit(
-            all_rows, after_commit=lambda: self.events.publish(events), files=files or ()
-        )
-
-    async def _commit(
-        self,
-        statements: list[Statement],
-        events: list[Event],
-        files: list[tuple[Path, str]] | None = None,
-    ) -> None:
-        """Write rows and events in one transaction and wait until it is committed."""
-        await self._submit(statements, events, files)
-
-    def _changed(self, kind: str, entity: Any) -> tuple[list[Statement], list[Event]]:
-        """Row + event for one created/updated entity."""
-        row = {
-            "agent": self._agent_row,
-            "run": self._run_row,
-            "task": self._task_row,
-            "message": self._message_row,
-            "gate": self._gate_row,
-        }[kind.split(".")[0]]
-        # one encoding serves the row, the event row and the stream (pydantic's
-        # encoder, then decoded for in-process readers: cheaper than dump + dumps)
-        raw = entity.model_dump_json()
-        data = json.loads(raw)
-        return [row(entity, raw)], [self.events.make(kind, entity.id, data, raw=raw)]
-
-    async def _save(self, kind: str, *entities: Any) -> None:
-        statements: list[Statement] = []
-        events: list[Event] = []
-        for entity in entities:
-            rows, evs = self._changed(kind, entity)
-            statements += rows
-            events += evs
-        await self._commit(statements, events)
-
-    async def _save_state(self, agent_id: str, state: dict[str, Any]) -> None:
-        """Queue a runtime's state; not awaited to disk.
-
-        The store commits in order, so the state is on disk before the end of
-        the run that wrote it is acknowledged; waiting here would only add a
-        commit round trip to every turn of every agent.
-        """
-        future = self.store.submit(
-            [
-                (
-                    "INSERT OR REPLACE INTO agent_state (agent_id, data) VALUES (?, ?)",
-                    (agent_id, json.dumps(state, default=str)),
-                )
-            ]
-        )
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    async def _load_output_tails(self) -> dict[str, deque[str]]:
-        tails: dict[str, deque[str]] = {}
-        for agent_id in self._agents:
-            rows = await self.store.fetchall(
-                "SELECT data FROM events WHERE entity_id = ? AND kind = 'agent.output' "
-                "ORDER BY seq DESC LIMIT 200",
-                (agent_id,),
-            )
-            lines: deque[str] = deque(maxlen=OUTPUT_TAIL)
-            for (data,) in reversed(rows):
-                _append_lines(lines, json.loads(data).get("text", ""))
-            tails[agent_id] = lines
-        return tails
-
-    # -- the flusher ---------------------------------------------------------
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self._flush()
-            except Exception:
-                log.exception("flush failed")
-
-    async def _flush(self, everything: bool = False) -> None:
-        """Write the coalesced changes runtimes reported since the last tick."""
-        statements, events = self._collect(everything)
-        if statements or events:
-            await self._commit(statements, events)
-
-    def _commit_soon(self, statements: list[Statement], events: list[Event]) -> None:
-        """Queue a write without waiting for it (failures are logged by the store)."""
-        all_rows = statements + self.events.rows(events)
-        future = self.store.submit(all_rows, after_commit=lambda: self.events.publish(events))
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    def _collect(
-        self, everything: bool = False, only: str | None = None
-    ) -> tuple[list[Statement], list[Event]]:
-        """Rows and events for what runtimes reported since the last collection.
-
-        With `only`, just that agent's output and its run (a run's end carries them).
-        """
-        statements: list[Statement] = []
-        events: list[Event] = []
-        if only is None:
-            outputs, self._dirty_output = self._dirty_output, set()
-        else:
-            outputs = {only} & self._dirty_output
-            self._dirty_output -= outputs
-        for agent_id in outputs:
-            handle = self._handles.get(agent_id)
-            if handle is None or agent_id not in self._agents:
-                continue
-            for text, stream in handle.take_output():
-                _append_lines(self._outputs.setdefault(agent_id, deque(maxlen=OUTPUT_TAIL)), text)
-                events.append(
-                    self.events.make("agent.output", agent_id, {"text": text, "stream": stream})
-                )
-        if only is not None:
-            # the caller writes the agent and its run itself (their end carries
-            # every change since), so neither is written twice
-            run = self._current_run(only)
-            if run is not None:
-                self._dirty_runs.discard(run.id)
-            runs: set[int] = set()
-            agents: set[str] = set()
-        elif everything:
-            runs, self._dirty_runs = self._dirty_runs, set()
-            agents, self._dirty_agents = self._dirty_agents, set()
-            self._urgent_agents.clear()
-        else:
-            # Status changes go out every tick. Usage and detail wait their turn:
-            # each tick takes one slice of the fleet, so every agent is written at
-            # most once per DETAIL_INTERVAL and no tick has to encode all of them.
-            self._tick += 1
-            slices = max(1, round(DETAIL_INTERVAL / FLUSH_INTERVAL))
-            turn = self._tick % slices
-            runs = {r for r in self._dirty_runs if r % slices == turn}
-            self._dirty_runs -= runs
-            agents = {
-                a
-                for a in self._dirty_agents
-                if a in self._urgent_agents or _slot(a, slices) == turn
-            }
-            self._dirty_agents -= agents
-            self._urgent_agents.clear()
-        for run_id in runs:
-            run = self._runs.get(run_id)
-            if run is not None:
-                rows, evs = self._changed("run.updated", run)
-                statements += rows
-                events += evs
-        for agent_id in agents:
-            agent = self._agents.get(agent_id)
-            if agent is not None:
-                agent.updated_at = utcnow()
-                rows, evs = self._changed("agent.updated", agent)
-                statements += rows
-                events += evs
-        return statements, events
 
     # -- agents --------------------------------------------------------------
 
@@ -652,292 +427,6 @@ class Engine(BoardMixin, MailMixin):
         await self._start_runtime(agent.id)
         return agent
 
-    # -- runs ----------------------------------------------------------------
-
-    async def send(self, ref: str, request: RunRequest) -> Run:
-        """Queue a command for an agent; runs of one agent go one at a time, in order."""
-        agent = self.get_agent(ref)
-        if agent.status == "stopped":
-            raise Conflict(f"agent {agent.name!r} is stopped: restart it first")
-        for result_id in request.context_ids:
-            await self.get_result(result_id)
-        if request.task_id is not None:
-            self.get_task(request.task_id)
-        run = Run(
-            id=self._alloc("runs"),
-            agent_id=agent.id,
-            agent_name=agent.name,
-            prompt=request.prompt,
-            context_ids=request.context_ids,
-            output_schema=request.output_schema,
-            task_id=request.task_id,
-            model=agent.model,
-        )
-        self._runs[run.id] = run
-        self._run_done[run.id] = asyncio.Event()
-        saved = self._submit(*self._changed("run.updated", run))
-        # queued at once: its row is committed before anything the run itself writes
-        self._queues[agent.id].put_nowait(run.id)
-        try:
-            await saved
-        except FleetError:  # not saved, so never acknowledged: do not run it either
-            self._runs.pop(run.id, None)
-            self._run_done.pop(run.id, None)
-            raise
-        return run
-
-    async def cancel_run(self, run_id: int) -> Run:
-        """Cancel one run: dropped if still queued, interrupted if in flight."""
-        run = self.get_run(run_id)
-        if run.done:
-            raise Conflict(f"run {run.id} is already {run.status}")
-        if run.status == "queued":  # its worker skips runs that are done
-            self._finish_run(run, "cancelled", "cancelled by the user")
-            await self._save("run.updated", run)
-            self._notify_done(run)
-            return run
-        execution = self._executing.get(run.agent_id)
-        current = self._current_run(run.agent_id)
-        if execution is not None and current is run and not execution.done():
-            run.error = "cancelled by the user"
-            execution.cancel()
-            done = self._run_done.get(run.id)
-            if done is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), timeout=1.5)
-        return run
-
-    def get_run(self, run_id: int) -> Run:
-        run = self._runs.get(run_id)
-        if run is None:
-            raise NotFound(f"unknown run {run_id}")
-        return run
-
-    def list_runs(self, agent_ref: str | None = None, limit: int = 50) -> list[Run]:
-        runs = list(self._runs.values())
-        if agent_ref is not None:
-            agent_id = self.get_agent(agent_ref).id
-            runs = [r for r in runs if r.agent_id == agent_id]
-        return sorted(runs, key=lambda r: r.id, reverse=True)[:limit]
-
-    async def wait_run(self, run_id: int, timeout: float) -> Run:
-        """The run once its end is committed (result saved), or as it is at `timeout`."""
-        run = self.get_run(run_id)
-        done = self._run_done.get(run_id)
-        if done is None and not run.done:
-            done = self._run_done.setdefault(run_id, asyncio.Event())
-        if done is not None:  # not finished, or finished but not yet committed
-            # asyncio.timeout, not wait_for: no task of its own for every wait
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await done.wait()
-        return self.get_run(run_id)
-
-    def _current_run(self, agent_id: str) -> Run | None:
-        agent = self._agents.get(agent_id)
-        if agent is None or agent.current_run_id is None:
-            return None
-        return self._runs.get(agent.current_run_id)
-
-    def _finish_run(self, run: Run, status: str, error: str | None = None) -> None:
-        run.status = status  # type: ignore[assignment]
-        run.error = error if error is not None else run.error
-        run.finished_at = utcnow()
-
-    def _notify_done(self, *runs: Run) -> None:
-        """Wake `wait_run` callers; called once the run's end is committed."""
-        for run in runs:
-            event = self._run_done.pop(run.id, None)
-            if event is not None:
-                event.set()
-
-    async def _worker(self, agent_id: str) -> None:
-        queue = self._queues[agent_id]
-        while True:
-            run_id = await queue.get()
-            run = self._runs.get(run_id)
-            if run is None or run.done:
-                continue
-            try:
-                await self._execute(agent_id, run)
-            except asyncio.CancelledError:
-                if not run.done:
-                    self._finish_run(run, "interrupted", "the engine stopped during this run")
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(self._save("run.updated", run))
-                    self._notify_done(run)
-                raise
-            except Exception as exc:
-                log.exception("run %s failed in the engine", run.id)
-                if not run.done:
-                    self._finish_run(run, "failed", f"engine error: {exc}")
-                    await self._save("run.updated", run)
-                    self._notify_done(run)
-
-    async def _execute(self, agent_id: str, run: Run) -> None:
-        agent = self._agents[agent_id]
-        handle = self._handles[agent_id]
-        runtime = self._runtime(agent.runtime)
-        context = [await self.get_result(i) for i in run.context_ids]
-        run.status = "running"
-        run.started_at = utcnow()
-        agent.current_run_id = run.id
-        agent.runs += 1
-        if not getattr(runtime, "manages_status", False):
-            handle.set_status("working", "event", f"run {run.id}: {summarize(run.prompt, 80)}")
-        self._dirty_agents.discard(agent_id)
-        # not awaited: nobody was promised this state, and the store keeps the order
-        statements, events = self._changed("agent.updated", agent)
-        rows, evs = self._changed("run.updated", run)
-        self._commit_soon(statements + rows, events + evs)
-        if run.task_id is not None:
-            await self._task_dispatched(run)
-        execution = asyncio.create_task(runtime.execute(handle, RunInput(run=run, context=context)))
-        self._executing[agent_id] = execution
-        try:
-            outcome = await execution
-        except asyncio.CancelledError:
-            if self._closed or asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                raise
-            outcome = RunOutcome(status="cancelled", error=run.error or "cancelled")
-        except FleetError as exc:
-            outcome = RunOutcome(status="failed", error=str(exc))
-        except Exception as exc:
-            log.exception("runtime %s raised on run %s", agent.runtime, run.id)
-            outcome = RunOutcome(status="failed", error=f"{type(exc).__name__}: {exc}")
-        finally:
-            self._executing.pop(agent_id, None)
-        await self._record_outcome(agent_id, run, outcome)
-
-    async def _record_outcome(self, agent_id: str, run: Run, outcome: RunOutcome) -> None:
-        agent = self._agents.get(agent_id)
-        handle = self._handles.get(agent_id)
-        run.text = outcome.text
-        run.data = outcome.data
-        run.stop_reason = outcome.stop_reason
-        if outcome.status == "cancelled":
-            status = "cancelled"
-        else:
-            status = "completed" if outcome.status == "completed" else "failed"
-        result: ContextResult | None = None
-        files: list[tuple[Path, str]] = []
-        if status == "completed":
-            result = ContextResult(
-                id=self._alloc("results"),
-                run_id=run.id,
-                agent_id=run.agent_id,
-                agent_name=run.agent_name,
-                prompt=run.prompt,
-                text=outcome.text,
-                summary=summarize(outcome.text),
-                data=outcome.data or {},
-            )
-            path, markdown = self._result_file(result)
-            files.append((path, markdown))
-            result.file = str(path)
-            run.result_id = result.id
-        # no await from here to the commit: events must be committed in seq order
-        pending, pending_events = self._collect(only=agent_id)  # its output and usage first
-        self._finish_run(run, status, outcome.error)
-        statements, events = self._changed("run.updated", run)
-        statements, events = pending + statements, pending_events + events
-        if result is not None:
-            result_raw = _dump(result)
-            statements.append(
-                (
-                    (
-                        "INSERT INTO results (id, agent_id, agent_name, created_at, text, data) "
-                        "VALUES (?, ?, ?, ?, ?, ?)"
-                    ),
-                    (
-                        result.id,
-                        result.agent_id,
-                        result.agent_name,
-                        result.created_at.isoformat(),
-                        result.text,
-                        result_raw,
-                    ),
-                )
-            )
-            events.append(
-                self.events.make(
-                    "result.created", result.id, json.loads(result_raw), raw=result_raw
-                )
-            )
-        if agent is not None and handle is not None:
-            agent.current_run_id = None
-            runtime = self._runtime(agent.runtime)
-            if not getattr(runtime, "manages_status", False) and agent.status not in (
-                "error",
-                "stopped",
-            ):
-                if status == "failed":
-                    handle.set_status("idle", "event", f"run {run.id} failed: {outcome.error}")
-                else:
-                    handle.set_status("idle", "event", f"run {run.id} {status}")
-            self._dirty_agents.discard(agent_id)
-            rows, evs = self._changed("agent.updated", agent)
-            statements += rows
-            events += evs
-        # The worker goes on to the next run at once; whoever waits for this one
-        # is woken when its end is committed (ends commit in order, before
-        # anything the next run writes).
-        saved = self._submit(statements, events, files)
-        saved.add_done_callback(lambda f: (f.cancelled() or f.exception(), self._notify_done(run)))
-        if run.task_id is not None:
-            self._spawn(self._after_task_run(saved, run))
-
-    async def _after_task_run(self, saved: asyncio.Future[None], run: Run) -> None:
-        with contextlib.suppress(FleetError):
-            await saved
-        await self._task_run_finished(run)
-
-    def _result_file(self, result: ContextResult) -> tuple[Path, str]:
-        """Where a result's markdown copy goes, and its text (the store writes it)."""
-        path = self.paths.context / f"{result.id}.md"
-        lines = [
-            f"# {result.summary}",
-            "",
-            f"- agent: {result.agent_name}",
-            f"- run: {result.run_id}",
-            f"- created: {result.created_at.isoformat()}",
-            "",
-            "## Prompt",
-            "",
-            result.prompt,
-            "",
-            "## Result",
-            "",
-            result.text,
-        ]
-        if result.data:
-            lines += ["", "## Data", "", "```json", json.dumps(result.data, indent=2), "```"]
-        return path, "\n".join(lines) + "\n"
-
-    async def get_result(self, result_id: int) -> ContextResult:
-        rows = await self.store.fetchall("SELECT data FROM results WHERE id = ?", (result_id,))
-        if not rows:
-            raise NotFound(f"unknown result {result_id}")
-        return ContextResult.model_validate_json(rows[0][0])
-
-    async def recall(
-        self, agent: str | None = None, limit: int = 20, query: str | None = None
-    ) -> list[ContextResult]:
-        """Earlier results, newest first, by agent name (or its numbered copies) and text."""
-        sql = "SELECT data FROM results WHERE 1=1"
-        params: list[Any] = []
-        if agent:
-            sql += " AND (agent_name = ? OR agent_name GLOB ?)"
-            params += [agent, f"{agent}-[0-9]*"]
-        if query:
-            sql += " AND text LIKE ?"
-            params.append(f"%{query}%")
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [
-            ContextResult.model_validate_json(r[0]) for r in await self.store.fetchall(sql, params)
-        ]
-
     # -- terminal-ish ----------------------------------------------------------
 
     async def send_keys(self, ref: str, keys: list[str]) -> None:
@@ -960,7 +449,7 @@ class Engine(BoardMixin, MailMixin):
         tail = list(self._outputs.get(agent.id, ()))
         if pending:
             tail_copy: deque[str] = deque(tail, maxlen=OUTPUT_TAIL)
-            _append_lines(tail_copy, pending)
+            append_lines(tail_copy, pending)
             tail = list(tail_copy)
         return [line.rstrip("\n") for line in tail[-lines:]]
 
@@ -1017,25 +506,6 @@ class Engine(BoardMixin, MailMixin):
         for agent in self._agents.values():
             total = add_cost(total, agent.cost_usd)
         return total
-
-
-def _slot(agent_id: str, slices: int) -> int:
-    """A stable slice for an agent id, spreading the fleet over the ticks."""
-    return sum(map(ord, agent_id)) % slices
-
-
-def _append_lines(lines: deque[str], text: str) -> None:
-    """Append text to a line buffer, continuing the last line if it had no newline."""
-    parts = text.split("\n")
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] = lines[-1] + parts[0]
-        parts = parts[1:]
-    for index, part in enumerate(parts):
-        last = index == len(parts) - 1
-        if last and part == "":
-            break
-        lines.append(part if last else part + "\n")
-    # lines keep their newline so a continued line is told from a finished one
 
 
 def _default_model(runtime: str) -> str | None:
