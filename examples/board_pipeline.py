@@ -11,13 +11,13 @@ each run is booked to the card so its cost rolls up.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 
-from fleetview import Agent, AgentError, SchemaError
+from _common import run_example
+
+from fleetview import Agent
 from fleetview.client import FleetClient
-from fleetview.errors import FleetError
 from fleetview.models import TaskSpec
 
 TASKS = [
@@ -97,26 +97,7 @@ async def main(runtime: str | None, speed: float) -> None:
 
 
 def cli() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--runtime",
-        choices=("api", "tmux", "sim"),
-        default=None,
-        help="where agents run (default: api when ANTHROPIC_API_KEY is set)",
-    )
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=20.0,
-        help="sim only: how much faster than real time (default 20)",
-    )
-    args = parser.parse_args()
-    try:
-        asyncio.run(main(args.runtime, args.speed))
-    except (AgentError, SchemaError, FleetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_example(main, __doc__)
 
 
 if __name__ == "__main__":

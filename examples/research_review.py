@@ -11,12 +11,12 @@ Watch it live with `fleetview` in another terminal.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 
-from fleetview import Agent, AgentError, SchemaError
-from fleetview.errors import FleetError
+from _common import run_example
+
+from fleetview import Agent
 
 RESEARCHER = "You research software questions and report findings as short bullet lists."
 IMPLEMENTER = "You are a careful Python developer. Make small, tested changes."
@@ -64,27 +64,7 @@ async def main(runtime: str | None, speed: float, topic: str) -> None:
 
 
 def cli() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--runtime",
-        choices=("api", "tmux", "sim"),
-        default=None,
-        help="where agents run (default: api when ANTHROPIC_API_KEY is set)",
-    )
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=20.0,
-        help="sim only: how much faster than real time (default 20)",
-    )
-    parser.add_argument("--topic", default="rate limiting for the public API")
-    args = parser.parse_args()
-    try:
-        asyncio.run(main(args.runtime, args.speed, args.topic))
-    except (AgentError, SchemaError, FleetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_example(main, __doc__, ("topic", "rate limiting for the public API"))
 
 
 if __name__ == "__main__":

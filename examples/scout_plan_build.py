@@ -10,12 +10,12 @@ children. A final check reports whether everything passes.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 
-from fleetview import Agent, AgentError, SchemaError
-from fleetview.errors import FleetError
+from _common import run_example
+
+from fleetview import Agent
 
 DEFAULT_STEPS = ["write the data model", "add the endpoint", "add tests"]
 
@@ -69,27 +69,7 @@ async def main(runtime: str | None, speed: float, goal: str) -> None:
 
 
 def cli() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--runtime",
-        choices=("api", "tmux", "sim"),
-        default=None,
-        help="where agents run (default: api when ANTHROPIC_API_KEY is set)",
-    )
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=20.0,
-        help="sim only: how much faster than real time (default 20)",
-    )
-    parser.add_argument("--goal", default="a CSV export of the orders table")
-    args = parser.parse_args()
-    try:
-        asyncio.run(main(args.runtime, args.speed, args.goal))
-    except (AgentError, SchemaError, FleetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_example(main, __doc__, ("goal", "a CSV export of the orders table"))
 
 
 if __name__ == "__main__":
