@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -581,6 +580,3 @@ class AgentDetailScreen(ReadonlyAware, Screen[None]):
 
 def gate_choices(options: list[str]) -> list[tuple[str, str]]:
     return [(option, f"{i}. {option}") for i, option in enumerate(options, 1)]
-
-
-_ = datetime  # used in type positions by callers
