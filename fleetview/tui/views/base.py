@@ -1,0 +1,99 @@
+"""What every view shares: the base class, windows, filtering, status text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.containers import Vertical
+from textual.widget import Widget
+
+from fleetview.models import COLUMNS, Agent
+from fleetview.tui.state import (
+    FleetState,
+    age,
+)
+from fleetview.tui.widgets import (
+    ReadonlyAware,
+)
+
+if TYPE_CHECKING:
+    from fleetview.tui.app import FleetviewApp
+
+
+BOARD_COLUMNS = COLUMNS[:4]
+ROW_EVERY = 5.0
+"""Seconds between redraws of one agent's row while its status stays the same.
+
+Its "doing" cell follows output word by word and its cost/context move with every
+tool call; drawing each change would cost ~1 KB a row over ssh."""
+AGED_STATUSES = ("working", "waiting", "starting")
+"""Statuses whose age is shown in the table (an idle fleet then never redraws)."""
+
+
+def status_text(agent: Agent, now: datetime) -> str:
+    """`working 15s`, `waiting 2m`, `idle` (stall marked with !)."""
+    text = agent.status + ("!" if agent.stalled else "")
+    if agent.status in AGED_STATUSES:
+        text += f" {age(agent.status_at, now)}"
+    return text
+
+
+HIDDEN_OFFSET = 1_000
+"""Rows a hidden view is moved down by: far below any terminal."""
+INBOX_WINDOW = 500
+BOARD_WINDOW = 60
+"""Cards shown per column (the rest are counted; a filter searches them all)."""
+"""Messages shown at once (newest first); a filter searches them all."""
+
+
+def _matches(needle: str, *haystack: str | None) -> bool:
+    if not needle:
+        return True
+    needle = needle.lower()
+    return any(needle in (h or "").lower() for h in haystack)
+
+
+class FleetView(ReadonlyAware, Vertical):
+    """A main view: knows how to redraw itself from the state."""
+
+    view_name: ClassVar[str] = ""
+    focus_self: ClassVar[bool] = False
+    """A view with nothing focusable inside takes focus itself (else the keys stay
+    on a hidden view's table)."""
+
+    @property
+    def fleet_app(self) -> FleetviewApp:
+        return self.app  # type: ignore[return-value]
+
+    def refresh_view(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
+        raise NotImplementedError
+
+    def prewarm(self) -> None:
+        """Work a first showing would do, done while hidden (see FleetviewApp.prewarm)."""
+
+    def focus_main(self) -> None:
+        """Give focus to the view's main widget."""
+
+    def set_shown(self, shown: bool) -> None:
+        """Show this view, or move it out of sight and out of the focus chain.
+
+        An inline offset and `can_focus` touch no stylesheet rule: toggling a class or
+        `display`/`visibility` would restyle (and, for display, resize) every widget in
+        the view, and the tables and lists would re-render all their lines."""
+        self.styles.offset = (0, 0) if shown else (0, HIDDEN_OFFSET)
+        for widget in self.query(".fv-focusable"):
+            widget.can_focus = shown
+        if self.focus_self:
+            self.can_focus = shown
+
+    def _focus(self, widget: Widget) -> None:
+        """Focus now, not after the next idle (Widget.focus defers it): a view switch
+        then shows its new focus, key bar and content in one frame."""
+        self.screen.set_focus(widget)
+
+    def on_resize(self) -> None:
+        self.fleet_app.state.dirty.add(self.view_name)
+
+
+# ---- agents -------------------------------------------------------------------------------
