@@ -327,6 +327,37 @@ def _sse_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
                         },
                     )
                 )
+        elif block["type"] == "thinking":
+            start_block = {"type": "thinking", "thinking": "", "signature": ""}
+            events.append(
+                (
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": start_block},
+                )
+            )
+            text = block["thinking"]
+            for piece in [text[i : i + 16] for i in range(0, len(text), 16)]:
+                delta = {"type": "thinking_delta", "thinking": piece}
+                events.append(
+                    (
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": delta},
+                    )
+                )
+            delta = {"type": "signature_delta", "signature": block["signature"]}
+            events.append(
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+            )
+        elif block["type"] != "tool_use":  # e.g. redacted_thinking: whole in its start
+            events.append(
+                (
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": block},
+                )
+            )
         else:
             events.append(
                 (

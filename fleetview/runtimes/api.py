@@ -1,12 +1,13 @@
 """The api runtime: agents that think with Claude through the official SDK.
 
-One `AsyncAnthropic` client (created on first use, so `import anthropic` stays
-off every other path) serves every api agent of the engine; its own retries
-are off because the loop (api_loop.py) retries visibly, keeping the agent
-`working` with a detail such as `rate limited, retry in 12s`. The key comes
-from ANTHROPIC_API_KEY or the SDK's own config and ANTHROPIC_BASE_URL is
-honoured; the key is scrubbed from every text the runtime reports and is not
-passed to bash tools.
+Each api agent gets an `AsyncAnthropic` client of its own (created on first
+use, so `import anthropic` stays off every other path), all sharing one TLS
+context; their own retries are off because the loop (api_loop.py) retries
+visibly, keeping the agent `working` with a detail such as `rate limited,
+retry in 12s`. Responses are streamed through the SDK's streaming response
+and read by api_stream.py. The key comes from ANTHROPIC_API_KEY or the SDK's
+own config and ANTHROPIC_BASE_URL is honoured; the key is scrubbed from every
+text the runtime reports and is not passed to bash tools.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from fleetview.engine.costs import PriceTable
 from fleetview.errors import Invalid
 from fleetview.runtimes.api_loop import LoopContext, LoopSettings, run_loop
+from fleetview.runtimes.api_stream import LeanMessages
 from fleetview.runtimes.api_tools import agent_env
 from fleetview.runtimes.base import AgentHandle, RunInput, RunOutcome
 
@@ -26,7 +28,6 @@ NO_FORCED_TOOL_CHOICE = ("claude-fable-5-1", "claude-opus-5-5", "claude-sonnet-5
 """Models documented to answer a forced tool_choice with a 400 (their docs'
 "forced tool use returns an error"); others found to do so are added at run time."""
 MISSING_KEY = "ANTHROPIC_API_KEY is not set"
-CLIENT_SHARDS = 8
 
 
 class ApiRuntime:
@@ -35,9 +36,10 @@ class ApiRuntime:
     name = "api"
 
     def __init__(self, messages_client: Any | None = None) -> None:
-        self._clients: dict[int, Any] = {}
+        self._clients: dict[str, LeanMessages] = {}
+        """Each agent's messages client, by agent id."""
         self._tls: Any = None
-        """One TLS context for every shard's pool (loading the CA store costs ~30 ms)."""
+        """One TLS context for every agent's pool (loading the CA store costs ~30 ms)."""
         self._messages = messages_client
         self._secrets: list[str] = []
         self._prices: PriceTable | None = None
@@ -49,17 +51,16 @@ class ApiRuntime:
     def _messages_client(self, handle: AgentHandle) -> Any:
         """The messages client for this agent; raises RuntimeError(MISSING_KEY) without a key.
 
-        Agents share a few clients (CLIENT_SHARDS), not one: the HTTP pool under
-        the SDK scans its connections on every request, so one pool for
-        hundreds of agents makes each request cost more the more agents idle
-        between turns (measured: 6x the scans of a plain one-client loop).
+        One client (one HTTP pool) per agent, not one for the fleet: the pool
+        under the SDK checks every idle connection of its own before each
+        request, so a shared pool makes every request cost more the more
+        agents sit between turns. A client costs about 5 KB.
         """
         if self._messages is not None:
             return self._messages
-        shard = sum(map(ord, handle.agent.id)) % CLIENT_SHARDS
-        client = self._clients.get(shard)
-        if client is not None:
-            return client.messages
+        lean = self._clients.get(handle.agent.id)
+        if lean is not None:
+            return lean
         import anthropic  # lazily: 1.5-2 s, only when an api agent runs
 
         try:
@@ -75,8 +76,8 @@ class ApiRuntime:
         if client.api_key is None and client.auth_token is None and client.credentials is None:
             raise RuntimeError(MISSING_KEY)
         self._secrets = [s for s in (client.api_key, client.auth_token) if s]
-        self._clients[shard] = client
-        return client.messages
+        lean = self._clients[handle.agent.id] = LeanMessages(client)
+        return lean
 
     def _current_secrets(self) -> list[str]:
         secrets = self._secrets or [
@@ -170,6 +171,9 @@ class ApiRuntime:
         import shutil
 
         self._envs.pop(handle.agent.id, None)
+        lean = self._clients.pop(handle.agent.id, None)
+        if lean is not None:
+            await lean.client.close()
         shutil.rmtree(handle.home / "runtimes" / "api" / handle.agent.id, ignore_errors=True)
 
     async def hook(self, handle: AgentHandle, payload: dict[str, Any]) -> None:
@@ -177,8 +181,8 @@ class ApiRuntime:
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.close()
+        for lean in clients:
+            await lean.client.close()
 
 
 def create_runtime() -> ApiRuntime:
