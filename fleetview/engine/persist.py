@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 from collections import deque
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fleetview.engine.handle import OUTPUT_TAIL
@@ -96,26 +95,14 @@ class PersistMixin:
             (gate.id, raw or _dump(gate)),
         )
 
-    def _submit(
-        self,
-        statements: list[Statement],
-        events: list[Event],
-        files: list[tuple[Path, str]] | None = None,
-    ) -> asyncio.Future[None]:
+    def _submit(self, statements: list[Statement], events: list[Event]) -> asyncio.Future[None]:
         """Queue rows and events for one transaction (events publish after it)."""
         all_rows = statements + self.events.rows(events)
-        return self.store.submit(
-            all_rows, after_commit=lambda: self.events.publish(events), files=files or ()
-        )
+        return self.store.submit(all_rows, after_commit=lambda: self.events.publish(events))
 
-    async def _commit(
-        self,
-        statements: list[Statement],
-        events: list[Event],
-        files: list[tuple[Path, str]] | None = None,
-    ) -> None:
+    async def _commit(self, statements: list[Statement], events: list[Event]) -> None:
         """Write rows and events in one transaction and wait until it is committed."""
-        await self._submit(statements, events, files)
+        await self._submit(statements, events)
 
     def _changed(self: Engine, kind: str, entity: Any) -> tuple[list[Statement], list[Event]]:
         """Row + event for one created/updated entity."""

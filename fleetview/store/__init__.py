@@ -39,13 +39,11 @@ from fleetview.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 log = logging.getLogger("fleetview.store")
 
 Statement = tuple[str, Sequence[Any]]
-FileWrite = tuple[Path, str]
 
 
 @dataclass
 class _Batch:
     statements: list[Statement] = field(default_factory=list)
-    files: list[FileWrite] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
@@ -104,14 +102,12 @@ class Store:
         self,
         statements: Iterable[Statement],
         after_commit: Callable[[], None] | None = None,
-        files: Iterable[FileWrite] = (),
     ) -> asyncio.Future[None]:
         """Queue statements for the next transaction; the future resolves on commit.
 
         `after_commit` runs (in the loop) right after the commit, before the
         future resolves: the engine publishes events there, so a client never
-        sees an event the store does not hold. `files` are written by the
-        writer thread after the commit (copies kept beside the database).
+        sees an event the store does not hold.
         """
         loop = self._loop or asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
@@ -120,7 +116,6 @@ class Store:
                 future.set_exception(StoreError("could not save: the store is closed"))
                 return future
             self._pending.statements.extend(statements)
-            self._pending.files.extend(files)
             self._pending.waiters.append(future)
             if after_commit is not None:
                 self._pending.after_commit.append(after_commit)
@@ -184,11 +179,6 @@ class Store:
             return StoreError(f"could not save: {exc}")
         self.commits += 1
         self.statements_written += len(batch.statements)
-        for path, text in batch.files:
-            try:
-                path.write_text(text)
-            except OSError as exc:  # a copy beside the database: log, do not fail
-                log.warning("could not write %s: %s", path, exc)
         return None
 
     @staticmethod
