@@ -8,6 +8,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, OptionList
@@ -89,7 +90,29 @@ class ReadonlyAware:
         return not (action in MUTATING_ACTIONS and getattr(app, "readonly", False))
 
 
-class FleetTable(DataTable[Text]):
+class SteadyScrollbars:
+    """Mixin for a ScrollView whose scrollbars are updated by a layout pass only when a size changed.
+
+    ScrollView._size_updated compares the virtual size the compositor passes (the
+    widget's own box) with its real one (all its rows), so every layout pass found a
+    change: each table and list, shown or hidden, recomputed its scrollbars and
+    repainted them, and a view switch (which moves views, a layout pass) paid for it.
+    A scrollbar depends only on the sizes compared here, so an unchanged key means
+    nothing to redo. (_size_updated is private; textual is pinned exactly.)"""
+
+    _sized_for: tuple[Size, Size, Size] | None = None
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        key = (size, container_size, self.virtual_size)
+        if key == self._sized_for:
+            return False
+        self._sized_for = key
+        return super()._size_updated(size, virtual_size, container_size, layout)  # type: ignore[misc]
+
+
+class FleetTable(SteadyScrollbars, DataTable[Text]):
     """A DataTable with j/k/g/G, one row cursor, zebra stripes off (fewer bytes)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -158,7 +181,7 @@ class FleetTable(DataTable[Text]):
             self.move_cursor(row=self.get_row_index(key), animate=False, scroll=True)
 
 
-class FleetList(OptionList):
+class FleetList(SteadyScrollbars, OptionList):
     """An OptionList with j/k/g/G."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
