@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from fleetview.models import Agent
@@ -79,8 +80,8 @@ class AgentsView(FleetView):
     def table(self) -> FleetTable:
         return self.query_one("#agents-table", FleetTable)
 
-    def focus_main(self) -> None:
-        self._focus(self.table)
+    def main_widget(self) -> Widget:
+        return self.table
 
     @property
     def selected(self) -> Agent | None:

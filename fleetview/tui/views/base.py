@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.containers import Vertical
+from textual.geometry import Region
+from textual.scroll_view import ScrollView
 from textual.widget import Widget
 
 from fleetview.models import COLUMNS, Agent
@@ -54,6 +56,19 @@ def _matches(needle: str, *haystack: str | None) -> bool:
     return any(needle in (h or "").lower() for h in haystack)
 
 
+def _render_all(widget: Widget) -> None:
+    """Render a widget's lines and its scrollbars' (into their caches) at its laid-out size."""
+    width, height = widget.outer_size
+    if not (width and height) or not widget.display:
+        return
+    widget.render_lines(Region(0, 0, width, height))
+    if isinstance(widget, ScrollView):
+        if widget.show_vertical_scrollbar:
+            _render_all(widget.vertical_scrollbar)
+        if widget.show_horizontal_scrollbar:
+            _render_all(widget.horizontal_scrollbar)
+
+
 class FleetView(ReadonlyAware, Vertical):
     """A main view: knows how to redraw itself from the state."""
 
@@ -70,10 +85,34 @@ class FleetView(ReadonlyAware, Vertical):
         raise NotImplementedError
 
     def prewarm(self) -> None:
-        """Work a first showing would do, done while hidden (see FleetviewApp.prewarm)."""
+        """Work a first showing would do, done while hidden (see FleetviewApp.prewarm):
+        render every line of the view as a switch will show it, the main widget focused.
+
+        The tables and lists keep what they render keyed by their focus state (see
+        FleetTable.notify_style_update), so the first switch here reuses these lines
+        instead of rendering a screenful of cells (~30 ms on a big fleet). The focus is
+        only worn for the render (`has_focus` drives `:focus`; the screen's focus and
+        the events that go with it are left alone)."""
+        main = self.main_widget()
+        for widget in self.walk_children(Widget, with_self=True):
+            if widget is not main:
+                _render_all(widget)
+        if main.has_focus:
+            _render_all(main)
+            return
+        main.has_focus = True
+        try:
+            _render_all(main)
+        finally:
+            main.has_focus = False
+
+    def main_widget(self) -> Widget:
+        """The widget a switch to this view focuses."""
+        return self
 
     def focus_main(self) -> None:
         """Give focus to the view's main widget."""
+        self._focus(self.main_widget())
 
     def set_shown(self, shown: bool) -> None:
         """Show this view, or move it out of sight and out of the focus chain.

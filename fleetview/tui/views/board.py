@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets.option_list import Option
 
 from fleetview.models import COLUMNS, Task
@@ -66,17 +67,19 @@ class BoardView(FleetView):
     def cards(self, index: int) -> CardList:
         return self.query_one(f"#cards-{BOARD_COLUMNS[index]}", CardList)
 
-    def focus_main(self) -> None:
-        self._focus(self.cards(self.current_column))
+    def main_widget(self) -> Widget:
+        return self.cards(self.current_column)
 
     def on_descendant_focus(self, event: Any) -> None:
         widget = event.widget
         if isinstance(widget, CardList) and widget.id:
             self.current_column = BOARD_COLUMNS.index(widget.id.removeprefix("cards-"))
-            for column in BOARD_COLUMNS:
-                self.query_one(f"#col-{column}").set_class(
-                    widget.id == f"cards-{column}", "-current"
-                )
+            self._mark_current()
+
+    def _mark_current(self) -> None:
+        """Outline the current column (the one whose cards have focus)."""
+        for index, column in enumerate(BOARD_COLUMNS):
+            self.query_one(f"#col-{column}").set_class(index == self.current_column, "-current")
 
     @property
     def selected(self) -> Task | None:
@@ -140,10 +143,10 @@ class BoardView(FleetView):
                 cards.highlighted = 0
 
     def prewarm(self) -> None:
-        """Measure the cards while hidden, so the first switch here does not.
-        (OptionList._update_lines is private; textual is pinned exactly.)"""
-        for index in range(len(BOARD_COLUMNS)):
-            self.cards(index)._update_lines()
+        """Render the board as the first switch here shows it: its current column
+        outlined and focused (FleetView.prewarm)."""
+        self._mark_current()
+        super().prewarm()
 
     def action_pane(self, step: int) -> None:
         self.current_column = (self.current_column + step) % len(BOARD_COLUMNS)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from fleetview.models import HUMAN, Message
@@ -65,8 +66,8 @@ class InboxView(FleetView):
     def needs(self) -> FleetTable:
         return self.query_one("#needs-table", FleetTable)
 
-    def focus_main(self) -> None:
-        self._focus(self.mail)
+    def main_widget(self) -> Widget:
+        return self.mail
 
     @property
     def selected(self) -> Message | None:

@@ -40,9 +40,6 @@ class MetersView(FleetView):
     def compose(self) -> ComposeResult:
         yield Static("", id="meters-body")
 
-    def focus_main(self) -> None:
-        self._focus(self)
-
     def refresh_view(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
         app = self.app
         counts = state.status_counts()
