@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, OptionList
 from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
@@ -112,6 +117,10 @@ class SteadyScrollbars:
         return super()._size_updated(size, virtual_size, container_size, layout)  # type: ignore[misc]
 
 
+CELL_CACHE = 10_000
+"""Rendered cells a table keeps (DataTable keeps as many)."""
+
+
 class FleetTable(SteadyScrollbars, DataTable[Text]):
     """A DataTable with j/k/g/G, one row cursor, zebra stripes off (fewer bytes)."""
 
@@ -122,9 +131,81 @@ class FleetTable(SteadyScrollbars, DataTable[Text]):
         Binding("G", "scroll_bottom", "Bottom", show=False, id="move.bottom"),
     ]
 
+    _frame_style: Style | None = None
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         self._styled_for: tuple[object, ...] | None = None
+        self._cells: LRUCache[tuple[object, ...], tuple[object, list[list[Segment]]]]
+        self._cells = LRUCache(CELL_CACHE)
+
+    @property
+    def rich_style(self) -> Style:
+        """The widget's style, worked out once per render_lines rather than per line.
+
+        DOMNode.rich_style walks every ancestor's styles on each call, and
+        DataTable.render_line asks for it for every line (~3 ms a screenful)."""
+        style = self._frame_style
+        return style if style is not None else super().rich_style
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame_style = super().rich_style  # styles cannot change during a render
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """A cell's lines, reused until that cell (not any cell) changes.
+
+        DataTable keys its cell cache by a counter every change bumps, so one age
+        ticking in one row re-rendered every visible cell through rich (~30 ms a
+        screenful): a view shown after a minute away paid that in its first frame.
+        Here the key is what the lines are made of: the cell's own object (cells are
+        replaced, never edited in place), where it is (the row and column go into the
+        mouse meta), its width and the styles; what else DataTable drops its caches
+        for (restyle, theme, cursor and header settings) goes through _clear_caches or
+        notify_style_update, which clear this one too. (_render_cell and the
+        attributes below are private; textual is pinned exactly.)"""
+        label, cells = self._get_row_renderables(row_index)
+        cell = label if column_index == -1 else cells[column_index]
+        row_height = self.header_height if row_index == -1 else None
+        if row_height is None:
+            row_key = self._row_locations.get_key(row_index)
+            row = self.rows.get(row_key) if row_key is not None else None
+            row_height = row.height if row is not None else 0
+        key = (
+            row_index,
+            column_index,
+            id(cell),
+            width,
+            row_height,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self.fixed_rows,
+            self.fixed_columns,
+        )
+        cached = self._cells.get(key)
+        if cached is not None and cached[0] is cell:
+            return cached[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._cells[key] = (cell, lines)
+        return lines
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._cells.clear()
 
     def notify_style_update(self) -> None:
         """Keep the rendered lines when only focus or hover changed.
@@ -137,6 +218,7 @@ class FleetTable(SteadyScrollbars, DataTable[Text]):
         styled_for = (self.app.theme, self.app.ansi_color)
         if styled_for != self._styled_for:
             self._styled_for = styled_for
+            self._cells.clear()
             super().notify_style_update()
             return
         Widget.notify_style_update(self)
@@ -152,16 +234,23 @@ class FleetTable(SteadyScrollbars, DataTable[Text]):
         if self.row_count:
             self.move_cursor(row=self.row_count - 1)
 
-    def set_cell(self, row_key: str, column_key: str, value: Text) -> None:
-        """Like update_cell, but repaints only that row (update_cell repaints the whole
-        table, which resends every visible line to the terminal)."""
-        row, column = RowKey(row_key), ColumnKey(column_key)
-        index = self._row_locations.get(row)
-        if index is None or column not in self._column_locations:
-            return
-        self._data[row][column] = value
-        self._update_count += 1
-        self.refresh_row(index)
+    def set_cells(self, changes: Iterable[tuple[str, str, Text]]) -> None:
+        """Like update_cell for each (row key, column key, value), but repaints only the
+        rows that changed (update_cell repaints the whole table, which resends every
+        visible line to the terminal), and bumps DataTable's change counter once: each
+        bump made the next row lookup recount every row's offset."""
+        rows: set[int] = set()
+        for row_key, column_key, value in changes:
+            row, column = RowKey(row_key), ColumnKey(column_key)
+            index = self._row_locations.get(row)
+            if index is None or column not in self._column_locations:
+                continue
+            self._data[row][column] = value
+            rows.add(index)
+        if rows:
+            self._update_count += 1
+            for index in sorted(rows):
+                self.refresh_row(index)
 
     @property
     def current_key(self) -> str | None:

@@ -226,6 +226,7 @@ class AgentsView(FleetView):
                     and self._cache[key][status_index].plain != status_text(agent, now)
                 ):
                     todo.add(key)
+        changes: list[tuple[str, str, Text]] = []
         for key in todo:
             agent = state.agents.get(key)
             if agent is None:
@@ -239,15 +240,11 @@ class AgentsView(FleetView):
                 self._pending.add(key)  # coalesce: this row was drawn moments ago
                 continue
             self._row_at[key] = clock
-            self._update_row(key, old, new, col_keys)
-
-    def _update_row(
-        self, key: str, old: tuple[Text, ...], new: tuple[Text, ...], col_keys: list[str]
-    ) -> None:
-        for index, cell in enumerate(new):
-            if old[index] != cell:
-                self.table.set_cell(key, col_keys[index], cell)
-        self._cache[key] = new
+            changes.extend(
+                (key, col_keys[index], cell) for index, cell in enumerate(new) if old[index] != cell
+            )
+            self._cache[key] = new
+        table.set_cells(changes)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

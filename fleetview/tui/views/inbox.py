@@ -208,12 +208,16 @@ class InboxView(FleetView):
             mail.move_to_key(current)
             return
         col_keys = [key for key, _, _ in cols]
+        changes: list[tuple[str, str, Text]] = []
         for key in keys:
             old, new = self._mail_cache.get(key), cells[key]
             if old != new:
-                for index, cell in enumerate(new):
-                    if old is None or old[index] != cell:
-                        mail.set_cell(key, col_keys[index], cell)
+                changes.extend(
+                    (key, col_keys[index], cell)
+                    for index, cell in enumerate(new)
+                    if old is None or old[index] != cell
+                )
+        mail.set_cells(changes)
         self._mail_cache = cells
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
