@@ -265,7 +265,7 @@ class FleetviewApp(FleetActions, App[int]):
             full = name in self._full
             if dirty or aging or full or force:
                 self._full.discard(name)
-                self.view(name).refresh_view(self.state, now, self.needle, full)
+                self.view(name).redraw(self.state, now, self.needle, full)
             self.state.dirty.discard("output")
             self.state.dirty.discard("detail")
         if force or self._ticks % 4 == 0:  # the header changes at most once a second
@@ -278,7 +278,9 @@ class FleetviewApp(FleetActions, App[int]):
             for name in VIEWS:
                 if name != self.current_view:
                     view = self.view(name)
-                    view.refresh_view(self.state, self.now(), self.needle, False)
+                    self.state.dirty.discard(name)
+                    view.redraw(self.state, self.now(), self.needle, name in self._full)
+                    self._full.discard(name)
                     view.prewarm()
         except NoMatches:
             pass
@@ -347,8 +349,10 @@ class FleetviewApp(FleetActions, App[int]):
                 self.view().set_shown(False)
                 self.view(name).set_shown(True)
             self.current_view = name
-            self.state.dirty.add(name)
-            self.view(name).focus_main()
+            view = self.view(name)
+            if view.moves_with_clock or view.drawn_needle != self.needle:
+                self.state.dirty.add(name)  # else it is redrawn only if the fleet changed
+            view.focus_main()
             self.repaint()
             self.repaint_topbar()
             self.query_one("#keybar", KeyBar).bindings_changed(self.screen)

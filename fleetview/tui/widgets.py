@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from itertools import chain
 from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
+from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
 from textual.screen import Screen
 from textual.strip import Strip
@@ -95,6 +98,39 @@ class ReadonlyAware:
         return not (action in MUTATING_ACTIONS and getattr(app, "readonly", False))
 
 
+class Shelf:
+    """Something that can be put out of sight while staying mounted (a main view)."""
+
+    shown: bool = True
+
+
+class QuietBlur:
+    """Mixin for a focusable widget: losing focus while out of sight skips the restyle.
+
+    A view switch blurs the old view's table after moving it away, and restyling a
+    table (it and its component classes) cost a few ms of the switch for a look no
+    one sees. The restyle is owed instead (`blur_pending`) and paid when the widget
+    is shown again: by the focus it then gets, or by Shelf owners calling settle()."""
+
+    blur_pending: bool = False
+
+    def watch_has_focus(self, has_focus: bool) -> None:
+        if not has_focus and any(
+            isinstance(node, Shelf) and not node.shown
+            for node in self.ancestors_with_self  # type: ignore[attr-defined]
+        ):
+            self.blur_pending = True
+            return
+        self.blur_pending = False
+        super().watch_has_focus(has_focus)  # type: ignore[misc]
+
+    def settle(self) -> None:
+        """Pay an owed restyle now."""
+        if self.blur_pending:
+            self.blur_pending = False
+            super().watch_has_focus(False)  # type: ignore[misc]
+
+
 class SteadyScrollbars:
     """Mixin for a ScrollView whose scrollbars are updated by a layout pass only when a size changed.
 
@@ -117,11 +153,13 @@ class SteadyScrollbars:
         return super()._size_updated(size, virtual_size, container_size, layout)  # type: ignore[misc]
 
 
+ELSEWHERE = Coordinate(-2, -2)
+"""The cursor (or hover) as a line not under it sees it: on no row, not even the header."""
 CELL_CACHE = 10_000
 """Rendered cells a table keeps (DataTable keeps as many)."""
 
 
-class FleetTable(SteadyScrollbars, DataTable[Text]):
+class FleetTable(QuietBlur, SteadyScrollbars, DataTable[Text]):
     """A DataTable with j/k/g/G, one row cursor, zebra stripes off (fewer bytes)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -203,6 +241,57 @@ class FleetTable(SteadyScrollbars, DataTable[Text]):
         self._cells[key] = (cell, lines)
         return lines
 
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """A line, reused while the cursor neither comes to its row nor leaves it.
+
+        DataTable keys its line and row caches by the cursor's coordinate, so after
+        any cursor move every line was new to them, and the first frame that showed
+        the whole table again (a switch back to the view) rebuilt each line. With a
+        row cursor a line depends only on whether the cursor (or hover) is on its row:
+        that is what the key holds here. (Private API; textual is pinned exactly.)"""
+        if self.cursor_type != "row":
+            return super()._render_line(y, x1, x2, base_style)
+        width = self.size.width
+        try:
+            row_key, y_offset_in_row = self._get_offsets(y)
+        except LookupError:
+            return Strip.blank(width, base_style)
+        row_index = self._row_locations.get(row_key)
+        if row_index is None:  # the header
+            row_index = -1
+        cursor, hover = self.cursor_coordinate, self.hover_coordinate
+        if cursor.row != row_index:
+            cursor = ELSEWHERE
+        if hover.row != row_index:
+            hover = ELSEWHERE
+        cache_key = (
+            y,
+            x1,
+            x2,
+            width,
+            cursor,
+            hover,
+            base_style,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        strip = self._line_cache.get(cache_key)
+        if strip is not None:
+            return strip
+        fixed, scrollable = self._render_line_in_row(
+            row_key, y_offset_in_row, base_style, cursor_location=cursor, hover_location=hover
+        )
+        fixed_width = sum(
+            column.get_render_width(self) for column in self.ordered_columns[: self.fixed_columns]
+        )
+        fixed_line: list[Segment] = list(chain.from_iterable(fixed)) if fixed else []
+        scrollable_line: list[Segment] = list(chain.from_iterable(scrollable))
+        segments = fixed_line + line_crop(scrollable_line, x1 + fixed_width, x2, width)
+        strip = Strip(segments).adjust_cell_length(width, base_style).simplify()
+        self._line_cache[cache_key] = strip
+        return strip
+
     def _clear_caches(self) -> None:
         super()._clear_caches()
         self._cells.clear()
@@ -270,7 +359,7 @@ class FleetTable(SteadyScrollbars, DataTable[Text]):
             self.move_cursor(row=self.get_row_index(key), animate=False, scroll=True)
 
 
-class FleetList(SteadyScrollbars, OptionList):
+class FleetList(QuietBlur, SteadyScrollbars, OptionList):
     """An OptionList with j/k/g/G."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

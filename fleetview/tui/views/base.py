@@ -16,7 +16,9 @@ from fleetview.tui.state import (
     age,
 )
 from fleetview.tui.widgets import (
+    QuietBlur,
     ReadonlyAware,
+    Shelf,
 )
 
 if TYPE_CHECKING:
@@ -69,10 +71,14 @@ def _render_all(widget: Widget) -> None:
             _render_all(widget.horizontal_scrollbar)
 
 
-class FleetView(ReadonlyAware, Vertical):
+class FleetView(QuietBlur, Shelf, ReadonlyAware, Vertical):
     """A main view: knows how to redraw itself from the state."""
 
     view_name: ClassVar[str] = ""
+    moves_with_clock: ClassVar[bool] = True
+    """Shows ages or rates, so a switch here redraws it even if the fleet did not change."""
+    drawn_needle: str | None = None
+    """The filter the view was last drawn with."""
     focus_self: ClassVar[bool] = False
     """A view with nothing focusable inside takes focus itself (else the keys stay
     on a hidden view's table)."""
@@ -83,6 +89,11 @@ class FleetView(ReadonlyAware, Vertical):
 
     def refresh_view(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
         raise NotImplementedError
+
+    def redraw(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
+        """refresh_view, remembering the filter it drew with."""
+        self.refresh_view(state, now, needle, full)
+        self.drawn_needle = needle
 
     def prewarm(self) -> None:
         """Work a first showing would do, done while hidden (see FleetviewApp.prewarm):
@@ -120,11 +131,17 @@ class FleetView(ReadonlyAware, Vertical):
         An inline offset and `can_focus` touch no stylesheet rule: toggling a class or
         `display`/`visibility` would restyle (and, for display, resize) every widget in
         the view, and the tables and lists would re-render all their lines."""
+        self.shown = shown
         self.styles.offset = (0, 0) if shown else (0, HIDDEN_OFFSET)
         for widget in self.query(".fv-focusable"):
             widget.can_focus = shown
         if self.focus_self:
             self.can_focus = shown
+        if shown:  # what lost focus while away restyles now, bar what the switch focuses
+            main = self.main_widget()
+            for widget in self.walk_children(Widget, with_self=True):
+                if isinstance(widget, QuietBlur) and widget is not main:
+                    widget.settle()
 
     def _focus(self, widget: Widget) -> None:
         """Focus now, not after the next idle (Widget.focus defers it): a view switch

@@ -40,6 +40,7 @@ class BoardView(FleetView):
     """plan → build → review → ship; done folded into a count."""
 
     view_name = "board"
+    moves_with_clock = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New task", id="board.new"),
         Binding("H", "move_left", "Move ←", id="board.move_left"),

@@ -41,10 +41,35 @@ class MetersView(FleetView):
         yield Static("", id="meters-body")
 
     def refresh_view(self, state: FleetState, now: datetime, needle: str, full: bool) -> None:
-        app = self.app
         counts = state.status_counts()
         total, unpriced = state.total_cost()
         rate = state.cost_per_hour(float(int(now.timestamp()) // 10 * 10))
+        unknown = sum(
+            1 for a in state.agents.values() if a.cost_usd is None and a.runtime == "tmux"
+        )
+        tasks: dict[str, int] = {}
+        for task in state.tasks.values():
+            tasks[task.column] = tasks.get(task.column, 0) + 1
+        busiest, costliest = state.busiest(5), state.most_expensive(5)
+        key = repr(
+            (
+                counts,
+                round(total, 4),
+                unpriced,
+                unknown,
+                round(rate, 2),
+                state.total_tokens(),
+                tasks,
+                len(state.messages),
+                state.unread_count(),
+                [a.id for a in busiest],
+                [a.id for a in costliest],
+            )
+        )
+        if key == self._last and not full:
+            return  # the same figures: nothing to build
+        self._last = key
+        app = self.app
         n_agents = max(1, len(state.agents))
         status_table = Table.grid(padding=(0, 1))
         status_table.add_column(width=9)
@@ -61,9 +86,6 @@ class MetersView(FleetView):
         spend = Table.grid(padding=(0, 1))
         spend.add_column(width=14)
         spend.add_column()
-        unknown = sum(
-            1 for a in state.agents.values() if a.cost_usd is None and a.runtime == "tmux"
-        )
         gaps = [
             f"+{n} {word}"
             for n, word in ((unpriced - unknown, "unpriced"), (unknown, "unknown"))
@@ -79,9 +101,6 @@ class MetersView(FleetView):
             Text(f"${rate:,.2f}/h", style="bold") + Text("  over the last 10 min", style="dim"),
         )
         spend.add_row("tokens", tokens_text(state.total_tokens()))
-        tasks: dict[str, int] = {}
-        for task in state.tasks.values():
-            tasks[task.column] = tasks.get(task.column, 0) + 1
         spend.add_row("tasks", " · ".join(f"{c} {tasks.get(c, 0)}" for c in COLUMNS))
         spend.add_row("messages", f"{len(state.messages)} ({state.unread_count()} unread)")
         spend.add_row(
@@ -99,12 +118,8 @@ class MetersView(FleetView):
 
         lists = Table.grid(padding=(0, 4))
         lists.add_row(
-            top("busiest (tokens)", state.busiest(5), lambda a: tokens_text(a.usage.total)),
-            top(
-                "most expensive",
-                state.most_expensive(5),
-                lambda a: cost_text(a.cost_usd, a.runtime),
-            ),
+            top("busiest (tokens)", busiest, lambda a: tokens_text(a.usage.total)),
+            top("most expensive", costliest, lambda a: cost_text(a.cost_usd, a.runtime)),
         )
         body = Group(
             Text(f"agents ({len(state.agents)})", style="bold underline"),
@@ -114,21 +129,4 @@ class MetersView(FleetView):
             Text(""),
             lists,
         )
-        key = repr(
-            (
-                counts,
-                round(total, 4),
-                unpriced,
-                unknown,
-                round(rate, 2),
-                state.total_tokens(),
-                tasks,
-                len(state.messages),
-                state.unread_count(),
-                [a.id for a in state.busiest(5)],
-                [a.id for a in state.most_expensive(5)],
-            )
-        )
-        if key != self._last or full:
-            self._last = key
-            self.query_one("#meters-body", Static).update(body)
+        self.query_one("#meters-body", Static).update(body)

@@ -1,0 +1,69 @@
+"""What the TUI keeps between frames (cells, lines, prewarmed views, owed restyles)
+draws the same screen as drawing it all afresh."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.geometry import Region
+from textual.pilot import Pilot
+
+from fleetview.tui.app import FleetviewApp
+from fleetview.tui.sample import frozen_clock, sample_snapshot
+from fleetview.tui.widgets import FleetTable
+
+
+def make_app() -> FleetviewApp:
+    return FleetviewApp(snapshot=sample_snapshot(), clock=frozen_clock)
+
+
+async def screen_after(keys: list[str], prewarm: bool = False) -> str:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        if prewarm:
+            app.prewarm()
+            await pilot.pause()
+        await press(pilot, keys)
+        return app.export_screenshot()
+
+
+async def press(pilot: Pilot[int], keys: list[str]) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await pilot.pause()
+
+
+def rendered(table: FleetTable, fresh: bool = False) -> list[str]:
+    """The table's lines as text with styles; `fresh` drops every cache first."""
+    if fresh:
+        table._clear_caches()
+    width, height = table.outer_size
+    return [
+        "".join(f"{segment.style}|{segment.text}" for segment in strip)
+        for strip in table.render_lines(Region(0, 0, width, height))
+    ]
+
+
+async def test_table_caches_draw_what_a_fresh_render_draws() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one("#agents-table", FleetTable)
+        await press(pilot, ["j", "j", "2", "1", "k"])
+        first = table.current_key
+        assert first is not None
+        table.set_cells([(first, "model", Text("zz-new"))])
+        await pilot.pause()
+        kept = rendered(table)
+        assert any("zz-new" in line for line in kept)
+        assert kept == rendered(table, fresh=True)
+
+
+async def test_prewarmed_views_look_the_same() -> None:
+    for keys in (["2"], ["3"], ["4"], ["2", "1"], ["3", "tab", "1", "3"]):
+        assert await screen_after(keys, prewarm=True) == await screen_after(keys), keys
+
+
+async def test_blur_while_hidden_is_restyled_when_shown() -> None:
+    """The needs table loses focus while the inbox is away; back on the inbox it
+    looks unfocused, as on a first visit."""
+    assert await screen_after(["3", "tab", "1", "3"]) == await screen_after(["3"])
