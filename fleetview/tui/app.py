@@ -22,7 +22,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.widgets import Input
 
@@ -35,6 +35,7 @@ from fleetview.tui.compositor import install as install_compositor
 from fleetview.tui.screens import (
     AgentDetailScreen,
     HelpScreen,
+    MainScreen,
 )
 from fleetview.tui.state import (
     VIEWS,
@@ -148,6 +149,9 @@ class FleetviewApp(FleetActions, App[int]):
             placeholder=":agents :board :inbox :meters :new :compose :theme NAME :q", id="cmdline"
         )
         yield KeyBar(id="keybar")
+
+    def get_default_screen(self) -> Screen[int]:
+        return MainScreen(id="_default")
 
     @property
     def current_theme(self) -> Theme:

@@ -10,7 +10,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import Reactive
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, RichLog, Select, Static
 from textual.widgets.option_list import Option
 
@@ -39,6 +41,17 @@ if TYPE_CHECKING:
     from fleetview.tui.app import FleetviewApp
 
 DETAIL_LOG_LINES = 1_000
+
+
+class MainScreen(Screen[int]):
+    """The screen the four views live on.
+
+    Screen.focused repaints the whole screen when it changes, so every view switch
+    composed and sent a second full frame right after the one showing the new view,
+    and the terminal writer waited on it. The widgets that gain and lose focus
+    repaint themselves (their restyle refreshes them), so that repaint adds nothing."""
+
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
 
 class ConfirmScreen(ModalScreen[bool]):
