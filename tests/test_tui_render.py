@@ -37,9 +37,13 @@ def rendered(table: FleetTable, fresh: bool = False) -> list[str]:
     """The table's lines as text with styles; `fresh` drops every cache first."""
     if fresh:
         table._clear_caches()
+        table._cells.clear()
     width, height = table.outer_size
     return [
-        "".join(f"{segment.style}|{segment.text}" for segment in strip)
+        "".join(
+            f"{segment.style}|{segment.style and segment.style.meta}|{segment.text}"
+            for segment in strip
+        )
         for strip in table.render_lines(Region(0, 0, width, height))
     ]
 
@@ -67,3 +71,17 @@ async def test_blur_while_hidden_is_restyled_when_shown() -> None:
     """The needs table loses focus while the inbox is away; back on the inbox it
     looks unfocused, as on a first visit."""
     assert await screen_after(["3", "tab", "1", "3"]) == await screen_after(["3"])
+
+
+async def test_rows_moved_by_a_filter_keep_their_cells_and_get_their_new_place() -> None:
+    """Cells drawn at one row and reused at another carry the new row in their mouse
+    meta (a click selects by it)."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one("#agents-table", FleetTable)
+        await press(pilot, ["slash", "b", "u", "enter"])
+        assert 0 < table.row_count < len(app.state.agents)
+        assert rendered(table) == rendered(table, fresh=True)
+        await press(pilot, ["slash", "escape"])  # the filter cleared: every row back
+        assert table.row_count == len(app.state.agents)
+        assert rendered(table) == rendered(table, fresh=True)

@@ -174,7 +174,9 @@ class FleetTable(QuietBlur, SteadyScrollbars, DataTable[Text]):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         self._styled_for: tuple[object, ...] | None = None
-        self._cells: LRUCache[tuple[object, ...], tuple[object, list[list[Segment]]]]
+        self._cells: LRUCache[
+            tuple[object, ...], tuple[object, tuple[int, int], list[list[Segment]]]
+        ]
         self._cells = LRUCache(CELL_CACHE)
 
     @property
@@ -205,40 +207,51 @@ class FleetTable(QuietBlur, SteadyScrollbars, DataTable[Text]):
         """A cell's lines, reused until that cell (not any cell) changes.
 
         DataTable keys its cell cache by a counter every change bumps, so one age
-        ticking in one row re-rendered every visible cell through rich (~30 ms a
-        screenful): a view shown after a minute away paid that in its first frame.
-        Here the key is what the lines are made of: the cell's own object (cells are
-        replaced, never edited in place), where it is (the row and column go into the
-        mouse meta), its width and the styles; what else DataTable drops its caches
-        for (restyle, theme, cursor and header settings) goes through _clear_caches or
-        notify_style_update, which clear this one too. (_render_cell and the
-        attributes below are private; textual is pinned exactly.)"""
+        ticking, or a filter letter moving the rows, re-rendered every visible cell
+        through rich (~30 ms a screenful); a view shown after a minute away paid that
+        in its first frame. Here the key is what the lines are made of: the cell's own
+        object (cells are replaced, never edited in place), its width and its styles.
+        Where the cell sits is only in the mouse meta of its segments ({"row",
+        "column"}, which a click reads), so lines drawn for another place get that
+        meta rewritten rather than drawn again. A theme change clears this cache
+        (notify_style_update). (_render_cell and the attributes below are private;
+        textual is pinned exactly.)"""
         label, cells = self._get_row_renderables(row_index)
         cell = label if column_index == -1 else cells[column_index]
-        row_height = self.header_height if row_index == -1 else None
-        if row_height is None:
+        if row_index == -1:
+            row_height = self.header_height
+        else:
             row_key = self._row_locations.get_key(row_index)
             row = self.rows.get(row_key) if row_key is not None else None
             row_height = row.height if row is not None else 0
         key = (
-            row_index,
-            column_index,
             id(cell),
             width,
             row_height,
             base_style,
             cursor,
             hover,
+            row_index == -1,
+            column_index == -1,
+            row_index < self.fixed_rows or column_index < self.fixed_columns,
+            self.show_cursor,
             self._show_hover_cursor,
+            self.cell_padding,
             self._pseudo_class_state,
-            self.fixed_rows,
-            self.fixed_columns,
         )
+        place = (row_index, column_index)
         cached = self._cells.get(key)
         if cached is not None and cached[0] is cell:
-            return cached[1]
-        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        self._cells[key] = (cell, lines)
+            if cached[1] == place:
+                return cached[2]
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            lines = [
+                [Segment(text, meta if style is None else style + meta) for text, style, _ in line]
+                for line in cached[2]
+            ]
+        else:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._cells[key] = (cell, place, lines)
         return lines
 
     def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
@@ -291,10 +304,6 @@ class FleetTable(QuietBlur, SteadyScrollbars, DataTable[Text]):
         strip = Strip(segments).adjust_cell_length(width, base_style).simplify()
         self._line_cache[cache_key] = strip
         return strip
-
-    def _clear_caches(self) -> None:
-        super()._clear_caches()
-        self._cells.clear()
 
     def notify_style_update(self) -> None:
         """Keep the rendered lines when only focus or hover changed.

@@ -51,6 +51,8 @@ class AgentsView(FleetView):
         super().__init__(**kwargs)
         self._keys: list[str] = []
         self._cache: dict[str, tuple[Text, ...]] = {}
+        self._kept: dict[str, tuple[Text, ...]] = {}
+        """Every agent's last cells, shown or filtered out (reused when unchanged)."""
         self._layout: tuple[int, ...] = ()
         self._depth: dict[str, int] = {}
         self._row_at: dict[str, float] = {}
@@ -191,7 +193,17 @@ class AgentsView(FleetView):
             keys = [agent.id for agent, _ in rows]
             self._depth = {agent.id: depth for agent, depth in rows}
             if full or layout != self._layout or keys != self._keys:
-                cells = {agent.id: self._cells(agent, depth, now, cols) for agent, depth in rows}
+                cells = {}
+                for agent, depth in rows:
+                    # an unchanged row keeps its cell objects, whose rendered lines the
+                    # table then reuses (FleetTable._render_cell): a filter letter or a
+                    # new agent does not re-render every row
+                    row = self._cells(agent, depth, now, cols)
+                    old = self._kept.get(agent.id)
+                    cells[agent.id] = old if old == row else row
+                self._kept = {
+                    key: row for key, row in self._kept.items() if key in state.agents
+                } | cells
                 current = table.current_key
                 if layout != self._layout or full:
                     table.clear(columns=True)
@@ -243,7 +255,7 @@ class AgentsView(FleetView):
             changes.extend(
                 (key, col_keys[index], cell) for index, cell in enumerate(new) if old[index] != cell
             )
-            self._cache[key] = new
+            self._cache[key] = self._kept[key] = new
         table.set_cells(changes)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
