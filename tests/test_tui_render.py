@@ -4,6 +4,8 @@ draws the same screen as drawing it all afresh."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal
 from textual.geometry import Region
 from textual.pilot import Pilot
 
@@ -85,3 +87,30 @@ async def test_rows_moved_by_a_filter_keep_their_cells_and_get_their_new_place()
         await press(pilot, ["slash", "escape"])  # the filter cleared: every row back
         assert table.row_count == len(app.state.agents)
         assert rendered(table) == rendered(table, fresh=True)
+
+
+class TwoTables(App[None]):
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield FleetTable(id="one")
+            yield FleetTable(id="bulk")
+
+
+async def test_bulk_added_rows_match_add_row() -> None:
+    app = TwoTables()
+    async with app.run_test(size=(120, 20)) as pilot:
+        one, bulk = app.query_one("#one", FleetTable), app.query_one("#bulk", FleetTable)
+        rows = [(f"r{i}", (Text(f"row {i}"), Text(str(i * 7), style="bold"))) for i in range(30)]
+        for table in (one, bulk):
+            table.add_column("Name", key="name", width=10)
+            table.add_column("N", key="n", width=4)
+        for key, cells in rows:
+            one.add_row(*cells, key=key)
+        bulk.add_keyed_rows(rows)
+        app.set_focus(None)  # the same look for both (the first would be focused)
+        await pilot.pause()
+        assert bulk.row_count == one.row_count == 30
+        assert bulk.virtual_size == one.virtual_size
+        assert bulk.current_key == one.current_key == "r0"
+        assert rendered(bulk) == rendered(one)
+        assert bulk.get_row_index("r29") == 29 and bulk.get_row("r3") == list(rows[3][1])

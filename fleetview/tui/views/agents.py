@@ -212,8 +212,7 @@ class AgentsView(FleetView):
                     self._layout = layout
                 else:
                     table.clear()
-                for key in keys:
-                    table.add_row(*cells[key], key=key)
+                table.add_keyed_rows((key, cells[key]) for key in keys)
                 self._keys = keys
                 self._cache = cells
                 self._row_at = {}

@@ -201,8 +201,7 @@ class InboxView(FleetView):
                 self._mail_layout = layout
             else:
                 mail.clear()
-            for key in keys:
-                mail.add_row(*cells[key], key=key)
+            mail.add_keyed_rows((key, cells[key]) for key in keys)
             self._mail_keys = keys
             self._mail_cache = cells
             mail.move_to_key(current)
