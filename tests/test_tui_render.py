@@ -24,7 +24,7 @@ async def screen_after(keys: list[str], prewarm: bool = False) -> str:
         await pilot.pause()
         if prewarm:
             app.prewarm()
-            await pilot.pause()
+            await pilot.pause(0.5)  # one view at a time, PREWARM_STEP apart
         await press(pilot, keys)
         return app.export_screenshot()
 

@@ -53,6 +53,10 @@ install_compositor()  # covered widgets are neither rendered nor cut (see compos
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 REPAINT_INTERVAL = 0.25
 """Seconds between repaint ticks: at most 4 redraws a second, none while idle."""
+PREWARM_AFTER = 0.3
+"""Seconds after the fleet (or its older messages) arrives before hidden views are warmed."""
+PREWARM_STEP = 0.05
+"""Seconds between warming one hidden view and the next."""
 FIRST_MESSAGES = 1_000
 """Messages in the first snapshot; older ones are fetched once the first frame is up."""
 Background = Callable[[FleetClient], Awaitable[None]]
@@ -207,7 +211,8 @@ class FleetviewApp(FleetActions, App[int]):
                     self.state.load(await client.snapshot(messages_limit=FIRST_MESSAGES))
                     settle_heap()
                     loaded = True
-                    self.call_after_refresh(self.prewarm)
+                    self.repaint()  # the fleet now, not at the next tick
+                    self.set_timer(PREWARM_AFTER, self.prewarm)
                     if len(self.state.messages) >= FIRST_MESSAGES:
                         self.run_worker(self._older_messages(), group="backfill")
                 else:
@@ -238,7 +243,7 @@ class FleetviewApp(FleetActions, App[int]):
             return
         self.state.add_missing_messages(messages)
         settle_heap()
-        self.call_after_refresh(self.prewarm)  # the inbox and meters count them all now
+        self.set_timer(PREWARM_AFTER, self.prewarm)  # the inbox and meters count them all now
 
     def set_connection(self, value: str) -> None:
         if value != self.connection:
@@ -276,20 +281,28 @@ class FleetviewApp(FleetActions, App[int]):
         if force or self._ticks % 4 == 0:  # the header changes at most once a second
             self.repaint_topbar()
 
-    def prewarm(self) -> None:
+    def prewarm(self, names: tuple[str, ...] | None = None) -> None:
         """Fill the hidden views after the first frame (and again once the older
         messages are in), so the first switch to each is as quick as the later ones
-        (they then redraw only what changed)."""
+        (they then redraw only what changed). It starts once what is on screen has
+        settled (the table's scrollbar, the header's counts) and does one view at a
+        time with a pause between, so visible updates and a key pressed meanwhile
+        wait for one view's warm-up at most (~100-170 ms cold on a big fleet)."""
+        todo = tuple(VIEWS) if names is None else names
+        if not todo:
+            return
+        name, rest = todo[0], todo[1:]
         try:
-            for name in VIEWS:
-                if name != self.current_view:
-                    view = self.view(name)
-                    self.state.dirty.discard(name)
-                    view.redraw(self.state, self.now(), self.needle, name in self._full)
-                    self._full.discard(name)
-                    view.prewarm()
-        except NoMatches:
-            pass
+            if name != self.current_view:
+                view = self.view(name)
+                self.state.dirty.discard(name)
+                view.redraw(self.state, self.now(), self.needle, name in self._full)
+                self._full.discard(name)
+                view.prewarm()
+        except NoMatches:  # shutting down
+            return
+        if rest:
+            self.set_timer(PREWARM_STEP, lambda: self.prewarm(rest))
 
     def repaint_topbar(self) -> None:
         state = self.state
