@@ -114,3 +114,12 @@ async def test_bulk_added_rows_match_add_row() -> None:
         assert bulk.current_key == one.current_key == "r0"
         assert rendered(bulk) == rendered(one)
         assert bulk.get_row_index("r29") == 29 and bulk.get_row("r3") == list(rows[3][1])
+
+
+async def test_lines_shown_again_draw_as_the_first_time() -> None:
+    """The key bar and header reuse the strips of a text they showed before."""
+    board_again = await screen_after(["2", "1", "3", "2"])
+    assert board_again == await screen_after(["2"])
+    assert "Assign" in board_again and "Restart" not in board_again  # the board's keys
+    agents_again = await screen_after(["4", "1", "2", "1"])
+    assert "Restart" in agents_again and "Assign" not in agents_again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from itertools import chain, zip_longest
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -424,6 +424,10 @@ class FleetList(QuietBlur, SteadyScrollbars, OptionList):
             return None
 
 
+LINE_TEXTS = 8
+"""Texts a Line keeps the strips of."""
+
+
 class Line(Label):
     """A one-line label that repaints only when its text changes, and without a layout pass
     (Static.update re-lays-out the whole screen; a fixed-size line does not need it).
@@ -439,11 +443,40 @@ class Line(Label):
     def __init__(self, text: str = "", **kwargs: object) -> None:
         super().__init__(text, **kwargs)  # type: ignore[arg-type]
         self._text: Text | None = None
+        self._drawn: dict[tuple[object, ...], Any] = {}
 
     def show(self, text: Text, layout: bool = False) -> None:
         if text != self._text:
             self._text = text
             self.update(text, layout=layout)
+
+    def _render_content(self) -> None:
+        """Reuse the strips of a text shown before (the key bar has one text per view,
+        and drawing one through Content took ~1 ms of each view switch).
+        (Widget._render_content and _render_cache are private; textual is pinned.)"""
+        text = self._text
+        if text is None:
+            super()._render_content()
+            return
+        key = (
+            self.size,
+            self.visual_style,
+            text.plain,
+            tuple(text.spans),
+            text.style,
+            text.justify,
+            text.overflow,
+            text.no_wrap,
+        )
+        drawn = self._drawn.get(key)
+        if drawn is None:
+            super()._render_content()
+            if len(self._drawn) >= LINE_TEXTS:
+                del self._drawn[next(iter(self._drawn))]
+            self._drawn[key] = self._render_cache
+        else:
+            self._render_cache = drawn
+            self._dirty_regions.clear()
 
 
 class KeyBar(Line):
