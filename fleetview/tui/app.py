@@ -360,16 +360,11 @@ class FleetviewApp(FleetActions, App[int]):
 
     def action_view(self, name: str) -> None:
         """Switch views in one frame: the four views stay mounted (only their offset moves),
-        focus moves at once, and the view, key bar and header are redrawn in one batch.
-
-        The garbage collector waits until that frame is sent: a young collection
-        (2-8 ms, as a switch makes tens of thousands of short-lived objects) used to
-        land inside the switch about every other time."""
+        focus moves at once, and the view, key bar and header are redrawn in one batch
+        (and the garbage collector waits for that frame)."""
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        if gc.isenabled():  # collect once the new view's frame is out, not in its way
-            gc.disable()
-            self.call_after_refresh(gc.enable)
+        self.collect_after_frame()
         with self.batch_update():
             if name != self.current_view:
                 self.view().set_shown(False)
@@ -408,7 +403,16 @@ class FleetviewApp(FleetActions, App[int]):
             self.query_one("#filter", Input).value = ""
             self.set_needle("")
 
+    def collect_after_frame(self) -> None:
+        """Hold the garbage collector until the next frame is sent: a young collection
+        (2-8 ms; redrawing a view makes tens of thousands of short-lived objects)
+        otherwise lands inside about every other view switch or filter keystroke."""
+        if gc.isenabled():
+            gc.disable()
+            self.call_after_refresh(gc.enable)
+
     def set_needle(self, needle: str) -> None:
+        self.collect_after_frame()
         self.needle = needle
         self.state.dirty.add(self.current_view)
         self.repaint()

@@ -341,8 +341,9 @@ class FleetTable(QuietBlur, SteadyScrollbars, DataTable[Text]):
         measured for the column widths: ~0.1 ms a row, so typing a filter letter or a
         message arriving cost 10-50 ms to refill 100-500 rows. Here that is done once
         for all rows, and cells are measured only if some column sizes itself to
-        them (ours have fixed widths). Same structures as add_row fills; DataTable's
-        internals are private (textual is pinned exactly)."""
+        them (ours have fixed widths; the table's size is then set at once, not on
+        idle). Same structures as add_row fills; DataTable's internals are private
+        (textual is pinned exactly)."""
         columns = self.ordered_columns
         measure = any(column.auto_width for column in columns)
         locations, data, meta = self._row_locations, self._data, self.rows
@@ -359,9 +360,16 @@ class FleetTable(QuietBlur, SteadyScrollbars, DataTable[Text]):
             if measure:
                 self._new_rows.add(row_key)
             added = True
+        if measure or self._new_rows:
+            self._require_update_dimensions = True  # measured on idle, as add_row does
+        else:
+            # nothing to measure: the new size now, so the rows (or none, after clear)
+            # are laid out and drawn in the coming frame (a filter letter's echo), not
+            # one after it
+            self._require_update_dimensions = False
+            self._update_dimensions(())
         if not added:
             return
-        self._require_update_dimensions = True
         self.cursor_coordinate = self.cursor_coordinate
         if was_empty and self.columns and self.show_cursor and self.cursor_type != "none":
             self._highlight_cursor()  # a cell for the cursor has appeared (as add_row does)
