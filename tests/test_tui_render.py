@@ -89,6 +89,31 @@ async def test_rows_moved_by_a_filter_keep_their_cells_and_get_their_new_place()
         assert rendered(table) == rendered(table, fresh=True)
 
 
+async def test_the_filter_and_command_line_take_the_key_bars_line() -> None:
+    """`/` and `:` open on the key bar's line, so the views keep their size (no
+    table is laid out again); enter gives the line back, the filter stays on."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        views, keybar = app.query_one("#views"), app.query_one("#keybar")
+        box, size = app.query_one("#filter"), views.size
+        table = app.query_one("#agents-table", FleetTable)
+        await press(pilot, ["slash"])
+        assert box.display and box.has_focus and not keybar.display
+        assert views.size == size
+        await press(pilot, ["b", "u", "enter"])
+        assert not box.display and keybar.display and views.size == size
+        assert 0 < table.row_count < len(app.state.agents) and app.needle == "bu"
+        assert "/bu" in str(app.query_one("#status").render())
+        await press(pilot, ["colon"])
+        assert app.query_one("#cmdline").display and not keybar.display
+        await press(pilot, ["escape"])
+        assert not app.query_one("#cmdline").display and keybar.display
+        assert app.needle == "bu"  # closing the command line keeps the filter
+        await press(pilot, ["escape"])
+        assert app.needle == "" and table.row_count == len(app.state.agents)
+
+
 class TwoTables(App[None]):
     def compose(self) -> ComposeResult:
         with Horizontal():

@@ -379,15 +379,29 @@ class FleetviewApp(FleetActions, App[int]):
             self.query_one("#keybar", KeyBar).bindings_changed(self.screen)
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
+        self.open_prompt(self.query_one("#filter", Input))
 
     def action_command_line(self) -> None:
         box = self.query_one("#cmdline", Input)
         box.value = ""
+        self.open_prompt(box)
+
+    def open_prompt(self, box: Input) -> None:
+        """Show the filter or command line on the key bar's line, as lazygit does: the
+        views keep their size, so no table is laid out or drawn again for it."""
+        self.query_one("#keybar", KeyBar).display = False
         box.display = True
         box.focus()
+
+    def close_prompt(self, box: Input) -> None:
+        """Give the line back to the key bar (an active filter stays in the top bar)."""
+        box.display = False
+        self.query_one("#keybar", KeyBar).display = True
+
+    @on(Input.Blurred, "#filter, #cmdline")
+    def prompt_left(self, event: Input.Blurred) -> None:
+        if event.input.display:  # e.g. a click on the table: the line goes back to the keys
+            self.close_prompt(event.input)
 
     def action_back(self) -> None:
         for widget_id in ("#filter", "#cmdline"):
@@ -396,7 +410,7 @@ class FleetviewApp(FleetActions, App[int]):
                 if widget_id == "#filter":
                     box.value = ""
                     self.set_needle("")
-                box.display = False
+                self.close_prompt(box)
                 self.view().focus_main()
                 return
         if self.needle:
@@ -423,12 +437,12 @@ class FleetviewApp(FleetActions, App[int]):
 
     @on(Input.Submitted, "#filter")
     def filter_done(self, event: Input.Submitted) -> None:
-        event.input.display = bool(event.value)
+        self.close_prompt(event.input)
         self.view().focus_main()
 
     @on(Input.Submitted, "#cmdline")
     def command_done(self, event: Input.Submitted) -> None:
-        event.input.display = False
+        self.close_prompt(event.input)
         self.view().focus_main()
         self.run_command(event.value)
 
@@ -447,7 +461,6 @@ class FleetviewApp(FleetActions, App[int]):
             self.action_help()
         elif action == "filter":
             self.query_one("#filter", Input).value = argument
-            self.query_one("#filter", Input).display = bool(argument)
             self.set_needle(argument)
         elif action == "theme":
             if argument in self.available_themes:
