@@ -2,8 +2,9 @@
 
 Fleet: 500 sim agents, 2,000 tasks, 20,000 messages (scale with --scale).
 Reports time to first full frame, p50/p95 key→frame latency (j, a view switch,
-/ filter typing), and CPU% and bytes/s written to the terminal while 100
-agents are busy and while the fleet is idle.
+`/` opening the filter line, typing in the filter), and CPU% and bytes/s
+written to the terminal while 100 agents are busy and while the fleet is
+idle. `--raw` prints every latency too.
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ def main() -> int:
         help="keep the seeded fleet here and reuse it next time (seeding takes ~2 min)",
     )
     parser.add_argument("--keys-only", action="store_true", help="skip the busy/idle phases")
+    parser.add_argument("--raw", action="store_true", help="also print every latency (ms)")
     args = parser.parse_args()
     n_agents, n_tasks, n_msgs = (int(x * args.scale) for x in (500, 2000, 20000))
     if args.home is not None:
@@ -204,7 +206,12 @@ def main() -> int:
         first = tui.frame_after(tui.start, quiet=0.2, timeout=30)
         print(f"first full frame: {first:.2f} s" if first else "first frame: none")
         time.sleep(1)
-        keys = {"j": [], "view switch": [], "/ filter typing": []}
+        keys: dict[str, list[float]] = {
+            "j": [],
+            "view switch": [],
+            "/ opens filter": [],
+            "/ filter typing": [],
+        }
         for _ in range(30):
             keys["j"].append(tui.frame_after(tui.send(b"j")) or 2.0)
         by_view: dict[str, list[float]] = {}
@@ -218,12 +225,19 @@ def main() -> int:
             by_view.setdefault(key.decode(), []).append(latency)
         tui.send(b"1")
         time.sleep(0.3)
+        for _ in range(10):  # `/` itself: the frame that shows the filter line
+            keys["/ opens filter"].append(tui.frame_showing(tui.send(b"/"), b"esc clears") or 2.0)
+            time.sleep(0.3)
+            tui.send(b"\x1b")
+            time.sleep(0.3)
         tui.send(b"/")
         time.sleep(0.3)
         for ch in b"a001" * 4:
             keys["/ filter typing"].append(tui.frame_after(tui.send(bytes([ch]))) or 2.0)
         tui.send(b"\x1b")
         time.sleep(0.5)
+        if args.raw:
+            print({k: [round(v * 1000) for v in vs] for k, vs in keys.items()})
         for name, values in keys.items():
             print(f"{name:16s} p50 {pct(values, 0.5):6.1f} ms  p95 {pct(values, 0.95):6.1f} ms")
         print(
