@@ -112,6 +112,7 @@ async def test_the_filter_and_command_line_take_the_key_bars_line() -> None:
         assert app.needle == "bu"  # closing the command line keeps the filter
         await press(pilot, ["escape"])
         assert app.needle == "" and table.row_count == len(app.state.agents)
+        assert "/bu" not in str(app.query_one("#status").render())
 
 
 class TwoTables(App[None]):

@@ -397,6 +397,7 @@ class FleetviewApp(FleetActions, App[int]):
         """Give the line back to the key bar (an active filter stays in the top bar)."""
         box.display = False
         self.query_one("#keybar", KeyBar).display = True
+        self.repaint_topbar()  # its /needle is the filter's now (typing updates it each second)
 
     @on(Input.Blurred, "#filter, #cmdline")
     def prompt_left(self, event: Input.Blurred) -> None:
@@ -416,6 +417,7 @@ class FleetviewApp(FleetActions, App[int]):
         if self.needle:
             self.query_one("#filter", Input).value = ""
             self.set_needle("")
+            self.repaint_topbar()
 
     def collect_after_frame(self) -> None:
         """Hold the garbage collector until the next frame is sent: a young collection
