@@ -65,7 +65,15 @@ async def test_table_caches_draw_what_a_fresh_render_draws() -> None:
 
 
 async def test_prewarmed_views_look_the_same() -> None:
-    for keys in (["2"], ["3"], ["4"], ["2", "1"], ["3", "tab", "1", "3"]):
+    for keys in (
+        ["2"],
+        ["3"],
+        ["4"],
+        ["2", "1"],
+        ["3", "tab", "1", "3"],
+        ["slash"],
+        ["2", "slash"],
+    ):
         assert await screen_after(keys, prewarm=True) == await screen_after(keys), keys
 
 

@@ -293,12 +293,12 @@ class FleetviewApp(FleetActions, App[int]):
             return
         name, rest = todo[0], todo[1:]
         try:
+            view = self.view(name)
             if name != self.current_view:
-                view = self.view(name)
                 self.state.dirty.discard(name)
                 view.redraw(self.state, self.now(), self.needle, name in self._full)
                 self._full.discard(name)
-                view.prewarm()
+            view.prewarm()  # the shown one too: its lines as a first `/` leaves them
         except NoMatches:  # shutting down
             return
         if rest:

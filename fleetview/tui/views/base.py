@@ -96,26 +96,27 @@ class FleetView(QuietBlur, Shelf, ReadonlyAware, Vertical):
         self.drawn_needle = needle
 
     def prewarm(self) -> None:
-        """Work a first showing would do, done while hidden (see FleetviewApp.prewarm):
-        render every line of the view as a switch will show it, the main widget focused.
+        """Work a first showing would do, done ahead (see FleetviewApp.prewarm): render
+        every line of the view as a switch will show it, the main widget focused, and
+        as `/` or `:` leaves it, the main widget blurred.
 
         The tables and lists keep what they render keyed by their focus state (see
-        FleetTable.notify_style_update), so the first switch here reuses these lines
-        instead of rendering a screenful of cells (~30 ms on a big fleet). The focus is
-        only worn for the render (`has_focus` drives `:focus`; the screen's focus and
-        the events that go with it are left alone)."""
+        FleetTable.notify_style_update), so the first switch here, and the first
+        filter opened on it, reuse these lines instead of rendering a screenful of
+        cells (~30 ms on a big fleet). The focus is only worn for the render
+        (`has_focus` drives `:focus`; the screen's focus and the events that go with
+        it are left alone)."""
         main = self.main_widget()
         for widget in self.walk_children(Widget, with_self=True):
             if widget is not main:
                 _render_all(widget)
-        if main.has_focus:
-            _render_all(main)
-            return
-        main.has_focus = True
+        focused = main.has_focus
         try:
-            _render_all(main)
+            for state in (not focused, focused):  # the other state first: end as it was
+                main.has_focus = state
+                _render_all(main)
         finally:
-            main.has_focus = False
+            main.has_focus = focused
 
     def main_widget(self) -> Widget:
         """The widget a switch to this view focuses."""
