@@ -14,6 +14,7 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import socket
 import tempfile
 from datetime import UTC, datetime
@@ -261,7 +262,15 @@ def run_demo() -> int:
         app = FleetviewApp(
             FleetClient(url, token), background=[drive], banner="demo (simulated)", home=home
         )
+        for hangup in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(hangup, _end_demo)
         app.run()
     finally:
         teardown(home)
     return 0
+
+
+def _end_demo(signum: int, frame: object) -> None:
+    """A closed terminal (ssh drops, the tmux pane is killed) or a kill ends the demo
+    as `q` does: its daemon is stopped and its home removed, not left running."""
+    raise SystemExit(128 + signum)
