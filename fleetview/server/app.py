@@ -458,7 +458,10 @@ async def _event_lines(
     try:
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the get in a task
+                # of its own, one more turn of a busy loop before each batch goes out
+                async with asyncio.timeout(HEARTBEAT_SECONDS):
+                    item = await queue.get()
             except TimeoutError:
                 yield b"\n"
                 continue
