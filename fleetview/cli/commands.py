@@ -31,6 +31,19 @@ from fleetview.sanitize import sanitize
 Handler = Callable[[FleetClient, argparse.Namespace], Any]
 
 
+def _list_out(
+    items: Sequence[Any], args: argparse.Namespace, rows: Callable[[Any], str], empty: str
+) -> int:
+    """A list command's output: JSON, the table, or what to do when it is empty."""
+    if args.json:
+        _print_json(items)
+    elif items:
+        print(rows(items))
+    else:
+        print(empty)
+    return 0
+
+
 async def cmd_status(client: FleetClient, args: argparse.Namespace) -> int:
     status = await client.status()
     if args.json:
@@ -123,13 +136,9 @@ async def cmd_agent(client: FleetClient, args: argparse.Namespace) -> int:
         return 0
     if action == "list":
         agents = await client.list_agents()
-        if args.json:
-            _print_json(agents)
-        elif agents:
-            print(agent_rows(agents))
-        else:
-            print("no agents (create one: fleetview agent create NAME)")
-        return 0
+        return _list_out(
+            agents, args, agent_rows, "no agents (create one: fleetview agent create NAME)"
+        )
     if action == "show":
         agent = await client.get_agent(args.name)
         if args.json:
@@ -264,13 +273,7 @@ async def cmd_task(client: FleetClient, args: argparse.Namespace) -> int:
         return _task_out(await client.add_task(spec), args, "added")
     if action == "list":
         tasks = await client.list_tasks()
-        if args.json:
-            _print_json(tasks)
-        elif tasks:
-            print(task_rows(tasks))
-        else:
-            print("no tasks (add one: fleetview task add TITLE)")
-        return 0
+        return _list_out(tasks, args, task_rows, "no tasks (add one: fleetview task add TITLE)")
     if action == "show":
         task = await client.get_task(args.id)
         if args.json:
@@ -372,13 +375,7 @@ async def cmd_msg(client: FleetClient, args: argparse.Namespace) -> int:
         messages = await client.list_messages(
             recipient=args.to, unread_only=args.unread, limit=args.limit
         )
-        if args.json:
-            _print_json(messages)
-        elif messages:
-            print(message_rows(messages))
-        else:
-            print("no messages")
-        return 0
+        return _list_out(messages, args, message_rows, "no messages")
     if action == "show":
         message = await client.get_message(args.id)
         if args.json:
